@@ -1,0 +1,50 @@
+//! One attempt to create a QR code, successful or not.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `qr_generation`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "qr_generation")]
+pub struct Model {
+    /// Generation id.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// `temporary` or `permanent`.
+    pub kind: String,
+    /// WeChat's action name, e.g. `QR_STR_SCENE`.
+    pub action_name: String,
+    /// The scene sent to WeChat, as it comes back in events.
+    pub scene: String,
+    /// The caller's original scene string when it was replaced by a short key (legacy API).
+    pub scene_source: Option<String>,
+    /// Attribution data given by the caller.
+    pub payload: Option<Json>,
+    /// `payload.activity_id`, indexed.
+    pub activity_id: Option<String>,
+    /// WeChat's ticket (successes only).
+    pub ticket: Option<String>,
+    /// The QR content url (successes only).
+    pub url: Option<String>,
+    /// Seconds to expiry as WeChat answered (temporary codes).
+    pub expire_seconds: Option<i32>,
+    /// When the code expires (temporary codes).
+    pub expires_at: Option<DateTimeUtc>,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// WeChat's errcode of a failure.
+    pub errcode: Option<i64>,
+    /// WeChat's errmsg, or our description, of a failure.
+    pub errmsg: Option<String>,
+    /// Name of the API key that asked.
+    pub api_key: Option<String>,
+    /// Passive text reply sent to whoever scans this code.
+    pub reply: Option<String>,
+    /// When the attempt was made.
+    pub created_at: DateTimeUtc,
+}
+
+/// No relations are declared here; events point at generations from their side.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,16 @@
+//! The schema, versioned. Source of truth for Postgres and SQLite alike; migrations name
+//! their own identifiers and never import `entity`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_create_qr_generation;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_create_qr_generation::Migration)]
+    }
+}

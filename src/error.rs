@@ -1,0 +1,119 @@
+//! The JSON API's error: a stable `{"code", "message"}` body with the right status.
+//! Internals are logged with their cause chain, never sent to the caller.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::wechat::error::{ERR_PERMANENT_LIMIT, ERR_QUOTA, WeChatError};
+use crate::wechat::qrcode::LimitError;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field broke a rule (WeChat's or ours).
+    #[error(transparent)]
+    Invalid(#[from] LimitError),
+    /// The body, query or path could not be read.
+    #[error("{0}")]
+    Malformed(String),
+    /// No key, or a key we do not know.
+    #[error("missing or unknown API key: send `Authorization: Bearer <key>`")]
+    Unauthorized,
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The 100,000 permanent codes of the account are used up.
+    #[error("the account has used all {0} permanent QR codes; use temporary codes")]
+    PermanentCapReached(u64),
+    /// WeChat refused or failed; the attempt was logged as generation `generation`.
+    #[error("{source}")]
+    WeChat {
+        /// Why.
+        #[source]
+        source: WeChatError,
+        /// The id of the logged failed generation, if it was logged.
+        generation: Option<i64>,
+    },
+    /// A bug or an outage on our side.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl ApiError {
+    /// The stable machine-readable code of the body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid_field",
+            Self::Malformed(_) => "malformed_request",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound(_) => "not_found",
+            Self::PermanentCapReached(_) => "permanent_limit_reached",
+            Self::WeChat { source, .. } => match source {
+                e if e.errcode() == Some(ERR_QUOTA) => "wechat_quota_exceeded",
+                e if e.errcode() == Some(ERR_PERMANENT_LIMIT) => "permanent_limit_reached",
+                e if e.is_configuration() => "wechat_configuration",
+                WeChatError::Timeout(_) => "wechat_timeout",
+                WeChatError::TokenWait => "wechat_token_unavailable",
+                WeChatError::Api { .. } => "wechat_error",
+                WeChatError::Transport(_) | WeChatError::Decode(_) => "wechat_unreachable",
+            },
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn message(&self) -> String {
+        let Self::WeChat { source, generation } = self else {
+            return self.to_string();
+        };
+        let what = match self.code() {
+            "wechat_quota_exceeded" => "WeChat's daily quota for this API is used up; try again tomorrow or raise it in the admin console".to_owned(),
+            "permanent_limit_reached" => "WeChat says the account has no permanent QR codes left; use temporary codes".to_owned(),
+            "wechat_configuration" => format!("WeChat rejected the account's configuration ({source}); check WECHAT_APPID, WECHAT_SECRET and the IP whitelist"),
+            _ => source.to_string(),
+        };
+        match generation {
+            Some(id) => format!("{what} (logged as failed generation {id})"),
+            None => what,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self.code() {
+            "invalid_field" | "malformed_request" => StatusCode::BAD_REQUEST,
+            "unauthorized" => StatusCode::UNAUTHORIZED,
+            "not_found" => StatusCode::NOT_FOUND,
+            "permanent_limit_reached" => StatusCode::CONFLICT,
+            "wechat_quota_exceeded" => StatusCode::TOO_MANY_REQUESTS,
+            "wechat_timeout" => StatusCode::GATEWAY_TIMEOUT,
+            "wechat_token_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "wechat_configuration" | "wechat_error" | "wechat_unreachable" => {
+                StatusCode::BAD_GATEWAY
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error.message = %self, error.cause_chain = ?self, "request failed");
+        }
+        let mut body = serde_json::json!({ "code": self.code(), "message": self.message() });
+        if let Self::Invalid(e) = self {
+            body["field"] = e.field.into();
+        }
+        if let Self::WeChat { source, generation } = self {
+            body["errcode"] = source.errcode().into();
+            body["generation_id"] = (*generation).into();
+        }
+        HttpResponse::build(status).json(body)
+    }
+}

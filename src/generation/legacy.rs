@@ -1,0 +1,148 @@
+//! The legacy `createQrCode` request: `{"sceneStr": "<base64 JSON>", "second": N}`.
+//!
+//! `sceneStr` is usually far over WeChat's 64 characters, so WeChat gets a short assigned
+//! key; the decoded JSON becomes the payload and the original string is kept.
+
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::request::Payload;
+use crate::wechat::qrcode::{ExpireSeconds, LimitError};
+
+/// Longest `sceneStr` accepted.
+pub const MAX_SCENE_STR_BYTES: usize = 4096;
+
+/// The legacy body as sent.
+#[derive(Debug, Deserialize)]
+pub struct LegacyBody {
+    /// Usually base64 of a JSON object.
+    #[serde(rename = "sceneStr")]
+    pub scene_str: Option<Value>,
+    /// Seconds to expiry.
+    pub second: Option<Value>,
+}
+
+/// The legacy answer, exactly as the old service gave it.
+#[derive(Debug, Serialize)]
+pub struct LegacyAnswer {
+    /// WeChat's ticket.
+    pub ticket: String,
+    /// Seconds to expiry.
+    pub expire_seconds: u32,
+    /// The QR content.
+    pub url: String,
+}
+
+/// A parsed legacy request.
+#[derive(Debug)]
+pub struct LegacyRequest {
+    /// The original `sceneStr`.
+    pub scene_source: String,
+    /// The decoded JSON object, when `sceneStr` is base64 of one.
+    pub payload: Option<Payload>,
+    /// Expiry; the configured default when `second` is absent.
+    pub expire: Option<ExpireSeconds>,
+}
+
+impl TryFrom<LegacyBody> for LegacyRequest {
+    type Error = LimitError;
+
+    fn try_from(body: LegacyBody) -> Result<Self, LimitError> {
+        let scene_source = match body.scene_str {
+            Some(Value::String(s)) if !s.trim().is_empty() => s,
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(limit("sceneStr", "is required and must not be empty"));
+            }
+            Some(_) => return Err(limit("sceneStr", "must be a string")),
+        };
+        if scene_source.len() > MAX_SCENE_STR_BYTES {
+            return Err(limit(
+                "sceneStr",
+                format!("must be at most {MAX_SCENE_STR_BYTES} bytes"),
+            ));
+        }
+        let expire = match body.second {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(
+                n.as_i64()
+                    .ok_or_else(|| limit("second", "must be an integer"))?,
+            ),
+            Some(Value::String(s)) => Some(
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| limit("second", "must be an integer"))?,
+            ),
+            Some(_) => return Err(limit("second", "must be an integer")),
+        }
+        .map(|n| ExpireSeconds::parse("second", n))
+        .transpose()?;
+        let payload = decode_json_object(&scene_source)
+            .map(|v| Payload::parse("sceneStr", v))
+            .transpose()?;
+        Ok(Self {
+            scene_source,
+            payload,
+            expire,
+        })
+    }
+}
+
+/// `s` as base64 (standard or URL-safe, padded or not) of a JSON object, if it is one.
+pub fn decode_json_object(s: &str) -> Option<Value> {
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let s = s.trim();
+    [alphabet::STANDARD, alphabet::URL_SAFE]
+        .iter()
+        .find_map(|a| GeneralPurpose::new(a, config).decode(s).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .filter(Value::is_object)
+}
+
+fn limit(field: &'static str, rule: impl Into<String>) -> LimitError {
+    LimitError {
+        field,
+        rule: rule.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real `sceneStr` of the protocol notes.
+    pub const REAL: &str = "eyJhY3Rpdml0eV90eXBlX25hbWUiOiJQS+i1my3mtojotLnogIXln7norq0iLCJhY3Rpdml0eV90eXBlIjoiMyIsImFjdGl2aXR5X2lkIjoiTVQxOTUwIiwiaWQiOjQ5MjgyLCJhY3Rpdml0eV90aGVtZSI6IjIyIiwiYWN0aXZpdHlfdGhlbWVfbmFtZSI6IuWmiOWmiOeahOeIsSIsImNvZGVfdHlwZSI6InNpZ24ifQ==";
+
+    #[test]
+    fn the_real_scene_str_decodes_to_its_activity() {
+        let req = LegacyRequest::try_from(LegacyBody {
+            scene_str: Some(Value::String(REAL.into())),
+            second: Some(86400.into()),
+        })
+        .unwrap();
+        let payload = req.payload.unwrap();
+        assert_eq!(payload.activity_id.as_deref(), Some("MT1950"));
+        assert_eq!(payload.value["activity_type_name"], "PK赛-消费者培训");
+        assert_eq!(req.expire.unwrap().get(), 86400);
+    }
+
+    #[test]
+    fn plain_scene_strings_are_kept_without_payload() {
+        let req = LegacyRequest::try_from(LegacyBody {
+            scene_str: Some("hello".into()),
+            second: None,
+        })
+        .unwrap();
+        assert!(req.payload.is_none());
+        let err = LegacyRequest::try_from(LegacyBody {
+            scene_str: Some("x".into()),
+            second: Some("0".into()),
+        })
+        .unwrap_err();
+        assert_eq!(err.field, "second");
+    }
+}

@@ -1,0 +1,201 @@
+//! `POST /api/v1/qrcodes` bodies, parsed into a [`NewGeneration`] that WeChat will accept.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::wechat::qrcode::{ExpireSeconds, LimitError, QrKind, Scene, SceneId, SceneStr};
+
+/// Largest payload accepted, serialized.
+pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024;
+/// Longest passive reply, in bytes (WeChat's text messages allow 2048).
+pub const MAX_REPLY_BYTES: usize = 2048;
+
+/// The body as sent; numbers stay JSON values so that errors can name the rule broken.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQrcodeBody {
+    /// `temporary` or `permanent`.
+    pub kind: String,
+    /// Integer scene.
+    pub scene_id: Option<Value>,
+    /// String scene.
+    pub scene_str: Option<String>,
+    /// Temporary codes only.
+    pub expire_seconds: Option<Value>,
+    /// Attribution data (a JSON object).
+    pub payload: Option<Value>,
+    /// Passive text reply for whoever scans the code.
+    pub reply: Option<String>,
+}
+
+/// Attribution data: a JSON object, with its `activity_id` pulled out for indexing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    /// The object.
+    pub value: Value,
+    /// `activity_id` as a string, when present.
+    pub activity_id: Option<String>,
+}
+
+impl Payload {
+    /// # Errors
+    /// Not an object, over 8 KiB, or an `activity_id` that is neither a string nor a number.
+    pub fn parse(field: &'static str, value: Value) -> Result<Self, LimitError> {
+        if !value.is_object() {
+            return Err(limit(field, "must be a JSON object"));
+        }
+        if value.to_string().len() > MAX_PAYLOAD_BYTES {
+            return Err(limit(
+                field,
+                format!("must be at most {MAX_PAYLOAD_BYTES} bytes of JSON"),
+            ));
+        }
+        let activity_id = match value.get("activity_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(_) => {
+                return Err(limit(
+                    field,
+                    "activity_id must be a string of 1 to 128 bytes or a number",
+                ));
+            }
+        };
+        Ok(Self { value, activity_id })
+    }
+}
+
+/// A generation request that WeChat will accept; the scene is assigned when absent.
+#[derive(Debug, Clone)]
+pub struct NewGeneration {
+    /// Temporary or permanent.
+    pub kind: QrKind,
+    /// The caller's scene, if any.
+    pub scene: Option<Scene>,
+    /// Temporary only; the configured default applies when absent.
+    pub expire: Option<ExpireSeconds>,
+    /// Attribution data.
+    pub payload: Option<Payload>,
+    /// Passive reply text.
+    pub reply: Option<String>,
+}
+
+impl TryFrom<CreateQrcodeBody> for NewGeneration {
+    type Error = LimitError;
+
+    fn try_from(body: CreateQrcodeBody) -> Result<Self, LimitError> {
+        let kind = QrKind::parse(&body.kind)?;
+        let scene = match (body.scene_id, body.scene_str) {
+            (Some(_), Some(_)) => {
+                return Err(limit("scene_id", "give scene_id or scene_str, not both"));
+            }
+            (Some(id), None) => Some(Scene::Id(SceneId::parse(kind, integer("scene_id", &id)?)?)),
+            (None, Some(s)) => Some(Scene::Str(SceneStr::parse(&s)?)),
+            (None, None) => None,
+        };
+        let expire = match (kind, body.expire_seconds) {
+            (QrKind::Permanent, Some(_)) => {
+                return Err(limit(
+                    "expire_seconds",
+                    "permanent codes do not expire; leave it out",
+                ));
+            }
+            (_, Some(v)) => Some(ExpireSeconds::parse(
+                "expire_seconds",
+                integer("expire_seconds", &v)?,
+            )?),
+            (_, None) => None,
+        };
+        let payload = body
+            .payload
+            .filter(|v| !v.is_null())
+            .map(|v| Payload::parse("payload", v))
+            .transpose()?;
+        let reply = match body.reply {
+            Some(r) if r.trim().is_empty() => {
+                return Err(limit("reply", "must not be empty when given"));
+            }
+            Some(r) if r.len() > MAX_REPLY_BYTES => {
+                return Err(limit(
+                    "reply",
+                    format!("must be at most {MAX_REPLY_BYTES} bytes"),
+                ));
+            }
+            other => other,
+        };
+        Ok(Self {
+            kind,
+            scene,
+            expire,
+            payload,
+            reply,
+        })
+    }
+}
+
+fn limit(field: &'static str, rule: impl Into<String>) -> LimitError {
+    LimitError {
+        field,
+        rule: rule.into(),
+    }
+}
+
+fn integer(field: &'static str, value: &Value) -> Result<i64, LimitError> {
+    value
+        .as_i64()
+        .ok_or_else(|| limit(field, format!("must be an integer, got {value}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<NewGeneration, LimitError> {
+        NewGeneration::try_from(serde_json::from_value::<CreateQrcodeBody>(v).unwrap())
+    }
+
+    #[test]
+    fn rules_name_their_field() {
+        let cases = [
+            (serde_json::json!({"kind":"forever"}), "kind"),
+            (
+                serde_json::json!({"kind":"temporary","scene_id":1,"scene_str":"a"}),
+                "scene_id",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","scene_id":1.5}),
+                "scene_id",
+            ),
+            (
+                serde_json::json!({"kind":"permanent","scene_id":100001}),
+                "scene_id",
+            ),
+            (
+                serde_json::json!({"kind":"permanent","expire_seconds":60}),
+                "expire_seconds",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","expire_seconds":2592001}),
+                "expire_seconds",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","payload":[1]}),
+                "payload",
+            ),
+            (serde_json::json!({"kind":"temporary","reply":" "}), "reply"),
+        ];
+        for (body, field) in cases {
+            assert_eq!(parse(body.clone()).unwrap_err().field, field, "{body}");
+        }
+    }
+
+    #[test]
+    fn activity_id_is_pulled_out_of_the_payload() {
+        let g = parse(serde_json::json!({"kind":"temporary","payload":{"activity_id":"MT1950"}}))
+            .unwrap();
+        assert_eq!(g.payload.unwrap().activity_id.as_deref(), Some("MT1950"));
+        let g =
+            parse(serde_json::json!({"kind":"temporary","payload":{"activity_id":42}})).unwrap();
+        assert_eq!(g.payload.unwrap().activity_id.as_deref(), Some("42"));
+    }
+}

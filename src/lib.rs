@@ -1,0 +1,12 @@
+//! qrscene: parametric WeChat QR codes, their scans, and the attribution between them.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod generation;
+pub mod image;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+pub mod wechat;

@@ -1,0 +1,71 @@
+//! The `qrscene` binary: `serve` (the default), `migrate`, and `fake-wechat`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use qrscene::{config::Settings, db, startup::Application, telemetry, wechat::fake::FakeWeChat};
+
+#[derive(Parser)]
+#[command(version, about = "Parametric WeChat QR codes and their scans")]
+struct Cli {
+    /// TOML file with settings (the environment overrides it).
+    #[arg(long, global = true, env = "QRSCENE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run a fake of WeChat's API for local development and benchmarks.
+    FakeWechat {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: String,
+        /// The appid it accepts.
+        #[arg(long, default_value = "wxfake")]
+        appid: String,
+        /// The secret it accepts.
+        #[arg(long, default_value = "fakesecret")]
+        secret: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
+    telemetry::init(settings.log_json);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            tracing::info!(port = app.port(), "listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let conn = db::connect(&settings.database_url, 1).await?;
+            db::migrate(&conn).await?;
+            tracing::info!("migrations applied");
+        }
+        Command::FakeWechat {
+            listen,
+            appid,
+            secret,
+        } => {
+            let fake = FakeWeChat::start_on(&listen, &appid, &secret).await?;
+            tracing::info!(
+                base_url = fake.base_url(),
+                appid,
+                "fake WeChat API running; Ctrl-C stops it"
+            );
+            tokio::signal::ctrl_c().await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! Thin actix handlers, one file per resource, and the route table.
+
+pub mod health;
+pub mod legacy;
+pub mod qrcodes;
+
+use actix_web::{
+    HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, web,
+};
+
+use crate::error::ApiError;
+
+/// Largest JSON body the API accepts.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// Mounts every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(
+        |e: JsonPayloadError, _: &HttpRequest| ApiError::Malformed(json_error(&e)).into(),
+    ))
+    .app_data(
+        web::QueryConfig::default().error_handler(|e: QueryPayloadError, _: &HttpRequest| {
+            ApiError::Malformed(e.to_string()).into()
+        }),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::NotFound(format!("no such resource: {e}")).into()),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .service(
+        web::scope("/api/v1/qrcodes")
+            .route("", web::post().to(qrcodes::create))
+            .route("", web::get().to(qrcodes::list))
+            .route("/{id}", web::get().to(qrcodes::get))
+            .route("/{id}/image.png", web::get().to(qrcodes::png))
+            .route("/{id}/image.svg", web::get().to(qrcodes::svg)),
+    )
+    .route(
+        "/activity-wechat/api/wxWeChat/createQrCode",
+        web::post().to(legacy::create_qr_code),
+    );
+}
+
+/// Answer of unknown routes.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+fn json_error(e: &JsonPayloadError) -> String {
+    match e {
+        JsonPayloadError::Deserialize(inner) => format!("invalid JSON body: {inner}"),
+        JsonPayloadError::ContentType => {
+            "the body must be JSON (Content-Type: application/json)".to_owned()
+        }
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            format!("the body is larger than {limit} bytes")
+        }
+        other => format!("unreadable body: {other}"),
+    }
+}

@@ -1,0 +1,60 @@
+//! The WeChat protocol: QR code limits, the API client, the access token, the sandbox and a
+//! fake of WeChat's HTTP API. No actix handlers and no database here.
+
+pub mod client;
+pub mod error;
+pub mod fake;
+pub mod qrcode;
+pub mod sandbox;
+pub mod token;
+
+use client::ApiClient;
+use error::WeChatError;
+use qrcode::{QrSpec, QrTicket};
+use sandbox::Sandbox;
+use token::TokenProvider;
+
+/// Where QR codes come from: the real API, or the in-process simulation.
+pub enum WeChat {
+    /// WeChat's API with a shared access token.
+    Live {
+        /// The HTTP client.
+        client: ApiClient,
+        /// The access token.
+        tokens: TokenProvider,
+    },
+    /// No credentials: tickets and urls made locally.
+    Sandbox(Sandbox),
+}
+
+impl WeChat {
+    /// Whether this is the simulation.
+    pub fn is_sandbox(&self) -> bool {
+        matches!(self, Self::Sandbox(_))
+    }
+
+    /// Creates a code. A token WeChat rejects (40001/40014/42001) is dropped and the call
+    /// retried once with a fresh one.
+    ///
+    /// # Errors
+    /// See [`WeChatError`]; token errors after the single retry reach the caller.
+    pub async fn create_qrcode(&self, spec: &QrSpec) -> Result<QrTicket, WeChatError> {
+        let (client, tokens) = match self {
+            Self::Sandbox(sandbox) => return Ok(sandbox.create_qrcode(spec)),
+            Self::Live { client, tokens } => (client, tokens),
+        };
+        let token = tokens.get().await?;
+        match client.create_qrcode(&token, spec).await {
+            Err(e) if e.is_stale_token() => {
+                tracing::info!(
+                    errcode = e.errcode(),
+                    "access token rejected; fetching a fresh one"
+                );
+                tokens.invalidate(&token).await;
+                let token = tokens.get().await?;
+                client.create_qrcode(&token, spec).await
+            }
+            other => other,
+        }
+    }
+}
