@@ -38,7 +38,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    qrscene::wechat::client::install_crypto_provider();
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
     telemetry::init(settings.log_json);

@@ -15,11 +15,11 @@ use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
 use crate::routes::{self, health::Readiness, qrcodes::MpBase};
-use crate::wechat::WeChat;
 use crate::wechat::client::ApiClient;
 use crate::wechat::qrcode::ExpireSeconds;
 use crate::wechat::sandbox::Sandbox;
 use crate::wechat::token::TokenProvider;
+use crate::wechat::{Live, WeChat};
 
 /// A built, listening server.
 pub struct Application {
@@ -128,7 +128,7 @@ fn wechat(settings: &Settings, redis: Option<ConnectionManager>) -> anyhow::Resu
         Duration::from_millis(settings.wechat_timeout_ms),
     )?;
     let tokens = TokenProvider::new(client.clone(), redis);
-    Ok(WeChat::Live { client, tokens })
+    Ok(WeChat::Live(Box::new(Live { client, tokens })))
 }
 
 /// One shared, self-reconnecting Redis connection.

@@ -61,6 +61,7 @@ impl ApiClient {
         mode: TokenMode,
         timeout: Duration,
     ) -> Result<Self, WeChatError> {
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
@@ -146,6 +147,12 @@ impl ApiClient {
             WeChatError::Transport(e)
         }
     }
+}
+
+/// Installs ring as the process's TLS crypto provider (once; later calls are no-ops).
+/// reqwest is built without a provider of its own, so this must run before any client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// WeChat answers errors as `{"errcode":N,"errmsg":"..."}` with HTTP 200.

@@ -17,14 +17,17 @@ use token::TokenProvider;
 /// Where QR codes come from: the real API, or the in-process simulation.
 pub enum WeChat {
     /// WeChat's API with a shared access token.
-    Live {
-        /// The HTTP client.
-        client: ApiClient,
-        /// The access token.
-        tokens: TokenProvider,
-    },
+    Live(Box<Live>),
     /// No credentials: tickets and urls made locally.
     Sandbox(Sandbox),
+}
+
+/// The real API: a client and the token it uses.
+pub struct Live {
+    /// The HTTP client.
+    pub client: ApiClient,
+    /// The access token.
+    pub tokens: TokenProvider,
 }
 
 impl WeChat {
@@ -41,7 +44,7 @@ impl WeChat {
     pub async fn create_qrcode(&self, spec: &QrSpec) -> Result<QrTicket, WeChatError> {
         let (client, tokens) = match self {
             Self::Sandbox(sandbox) => return Ok(sandbox.create_qrcode(spec)),
-            Self::Live { client, tokens } => (client, tokens),
+            Self::Live(live) => (&live.client, &live.tokens),
         };
         let token = tokens.get().await?;
         match client.create_qrcode(&token, spec).await {

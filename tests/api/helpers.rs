@@ -1,0 +1,234 @@
+//! Spawning the app, its database and its fake WeChat.
+
+use std::sync::Arc;
+
+use qrscene::config::{Settings, TokenMode};
+use qrscene::startup::Application;
+use qrscene::wechat::fake::FakeWeChat;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+
+/// The secret the fake accepts.
+pub const SECRET: &str = "test-secret";
+/// The API key every test app accepts.
+pub const KEY: &str = "test-key";
+
+/// A database of one test: a temporary SQLite file, or a fresh Postgres database.
+pub struct TestDb {
+    pub url: String,
+    admin: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if !base.is_empty() => {
+                let name = format!("qrscene_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&base)
+                    .await
+                    .expect("TEST_DATABASE_URL unreachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let (prefix, _) = base
+                    .rsplit_once('/')
+                    .expect("TEST_DATABASE_URL has a database name");
+                Self {
+                    url: format!("{prefix}/{name}"),
+                    admin: Some((base, name)),
+                    _dir: None,
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                Self {
+                    url,
+                    admin: None,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    pub async fn connect(&self) -> DatabaseConnection {
+        qrscene::db::connect(&self.url, 2)
+            .await
+            .expect("connect test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, name)) = self.admin.take() else {
+            return;
+        };
+        // Drop the database from a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let admin = Database::connect(&base).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// TEST_REDIS_URL, or `None` outside CI (the caller then skips); in CI a missing Redis fails.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                !ci(),
+                "CI=true but TEST_REDIS_URL is unset: the Redis tests must run in CI"
+            );
+            eprintln!("TEST_REDIS_URL unset: skipping a Redis test (CI=true makes this a failure)");
+            None
+        }
+    }
+}
+
+/// How to spawn an app.
+pub struct Options {
+    /// Talk to a fake WeChat (else sandbox mode).
+    pub live: bool,
+    pub redis: Option<String>,
+    pub api_keys: Option<String>,
+    pub legacy_open: bool,
+    pub allow_anonymous: bool,
+    pub timeout_ms: u64,
+    pub token_mode: TokenMode,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            live: true,
+            redis: None,
+            api_keys: Some(format!("tester:{KEY}")),
+            legacy_open: false,
+            allow_anonymous: false,
+            timeout_ms: 2_000,
+            token_mode: TokenMode::Stable,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub fake: Arc<FakeWeChat>,
+    pub db: DatabaseConnection,
+    /// Keeps the database alive as long as the app.
+    pub _database: Arc<TestDb>,
+}
+
+pub fn new_appid() -> String {
+    format!("wx{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Options::default()).await
+}
+
+pub async fn spawn_with(options: Options) -> TestApp {
+    let database = Arc::new(TestDb::new().await);
+    let appid = new_appid();
+    let fake = Arc::new(
+        FakeWeChat::start(&appid, SECRET)
+            .await
+            .expect("start fake WeChat"),
+    );
+    spawn_instance(&options, database, fake, &appid).await
+}
+
+/// One more instance over an existing database and fake (multi-instance tests).
+pub async fn spawn_instance(
+    options: &Options,
+    database: Arc<TestDb>,
+    fake: Arc<FakeWeChat>,
+    appid: &str,
+) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        qrscene::telemetry::init(false);
+    }
+    let live = options.live;
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database_url: database.url.clone(),
+        db_max_connections: 4,
+        redis_url: options.redis.clone(),
+        wechat_appid: live.then(|| appid.to_owned()),
+        wechat_secret: live.then(|| SECRET.into()),
+        wechat_api_base: fake.base_url().to_owned(),
+        wechat_token_mode: options.token_mode,
+        wechat_timeout_ms: options.timeout_ms,
+        api_keys: options.api_keys.as_deref().map(Into::into),
+        legacy_open: options.legacy_open,
+        allow_anonymous: options.allow_anonymous,
+        ..Settings::default()
+    };
+    let app = Application::build(settings).await.expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let db = database.connect().await;
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+        fake,
+        db,
+        _database: database,
+    }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn create(&self, body: Value) -> (u16, Value) {
+        let response = self.post("/api/v1/qrcodes", &body).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Rows of the generation log, oldest first.
+    pub async fn log(&self) -> Vec<entity::qr_generation::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        entity::qr_generation::Entity::find()
+            .order_by_asc(entity::qr_generation::Column::Id)
+            .all(&self.db)
+            .await
+            .expect("read log")
+    }
+}

@@ -1,0 +1,12 @@
+//! Black-box tests: the app spawned on port 0 against a fake of WeChat's HTTP API, on SQLite
+//! or (with TEST_DATABASE_URL) a fresh Postgres database per test; Redis with TEST_REDIS_URL.
+
+mod helpers;
+
+mod auth;
+mod generation;
+mod legacy;
+mod listing;
+mod tokens;
+mod upstream;
+mod validation;
