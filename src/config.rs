@@ -56,6 +56,21 @@ pub struct Settings {
     pub default_expire_seconds: u32,
     /// Log as JSON lines instead of human-readable text (`QRSCENE_LOG_JSON`).
     pub log_json: bool,
+    /// The callback token configured in WeChat's admin console (`WECHAT_TOKEN`).
+    pub wechat_token: Option<SecretString>,
+    /// EncodingAESKey: enables safe and compatible mode (`WECHAT_ENCODING_AES_KEY`).
+    pub wechat_encoding_aes_key: Option<SecretString>,
+    /// The previous EncodingAESKey, still accepted for decryption while the key is being
+    /// rotated (`WECHAT_ENCODING_AES_KEY_PREVIOUS`).
+    pub wechat_encoding_aes_key_previous: Option<SecretString>,
+    /// How far a push's timestamp may be from our clock, in seconds
+    /// (`WECHAT_MAX_CLOCK_SKEW_SECS`).
+    pub wechat_max_clock_skew_secs: u64,
+    /// Mount `POST /wechat/ceiling`, a route that answers `success` without work, for the
+    /// callback benchmark (`QRSCENE_BENCH_ROUTES`).
+    pub bench_routes: bool,
+    /// Committer tasks storing pushes on Postgres (`QRSCENE_EVENT_COMMITTERS`).
+    pub event_committers: usize,
 }
 
 /// Defaults, as documented in the README.
@@ -77,6 +92,12 @@ impl Default for Settings {
             legacy_open: false,
             default_expire_seconds: 604_800,
             log_json: false,
+            wechat_token: None,
+            wechat_encoding_aes_key: None,
+            wechat_encoding_aes_key_previous: None,
+            wechat_max_clock_skew_secs: 300,
+            bench_routes: false,
+            event_committers: 4,
         }
     }
 }
@@ -98,6 +119,15 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("QRSCENE_LEGACY_OPEN", "legacy_open"),
     ("QRSCENE_DEFAULT_EXPIRE_SECONDS", "default_expire_seconds"),
     ("QRSCENE_LOG_JSON", "log_json"),
+    ("WECHAT_TOKEN", "wechat_token"),
+    ("WECHAT_ENCODING_AES_KEY", "wechat_encoding_aes_key"),
+    (
+        "WECHAT_ENCODING_AES_KEY_PREVIOUS",
+        "wechat_encoding_aes_key_previous",
+    ),
+    ("WECHAT_MAX_CLOCK_SKEW_SECS", "wechat_max_clock_skew_secs"),
+    ("QRSCENE_BENCH_ROUTES", "bench_routes"),
+    ("QRSCENE_EVENT_COMMITTERS", "event_committers"),
 ];
 
 impl Settings {
@@ -166,6 +196,9 @@ struct DefaultsView {
     legacy_open: bool,
     default_expire_seconds: u32,
     log_json: bool,
+    wechat_max_clock_skew_secs: u64,
+    bench_routes: bool,
+    event_committers: usize,
 }
 
 impl Default for DefaultsView {
@@ -183,6 +216,9 @@ impl Default for DefaultsView {
             legacy_open: d.legacy_open,
             default_expire_seconds: d.default_expire_seconds,
             log_json: d.log_json,
+            wechat_max_clock_skew_secs: d.wechat_max_clock_skew_secs,
+            bench_routes: d.bench_routes,
+            event_committers: d.event_committers,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! qrscene: parametric WeChat QR codes, their scans, and the attribution between them.
 
 pub mod auth;
+pub mod callback;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -10,7 +10,12 @@ use anyhow::Context;
 use redis::aio::ConnectionManager;
 use tracing_actix_web::TracingLogger;
 
+use secrecy::SecretString;
+
 use crate::auth::ApiKeys;
+use crate::callback::sandbox::SelfCallback;
+use crate::callback::store::EventStore;
+use crate::callback::verify::CallbackKeys;
 use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
@@ -20,6 +25,11 @@ use crate::wechat::qrcode::ExpireSeconds;
 use crate::wechat::sandbox::Sandbox;
 use crate::wechat::token::TokenProvider;
 use crate::wechat::{Live, WeChat};
+
+/// Callback token of sandbox mode when `WECHAT_TOKEN` is not set.
+pub const SANDBOX_TOKEN: &str = "sandbox";
+/// Appid of sandbox mode (safe-mode pushes carry it).
+pub const SANDBOX_APPID: &str = "wxsandbox";
 
 /// A built, listening server.
 pub struct Application {
@@ -80,20 +90,39 @@ impl Application {
 
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {} (QRSCENE_LISTEN)", settings.listen))?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
+
+        let callback_keys = callback_keys(&settings)?.map(web::Data::new);
+        let events = web::Data::new(EventStore::start(db.clone(), settings.event_committers));
+        let self_callback = web::Data::new(SelfCallback::new(self_callback_url(local))?);
+        let bench_routes = settings.bench_routes;
 
         let generations = web::Data::new(Generations::new(db.clone(), wechat, default_expire));
         let keys = web::Data::new(keys);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
         let ready = web::Data::new(Readiness { db, redis });
         let server = HttpServer::new(move || {
-            App::new()
+            let mut app = App::new()
                 .wrap(TracingLogger::default())
                 .app_data(generations.clone())
                 .app_data(keys.clone())
                 .app_data(mp.clone())
                 .app_data(ready.clone())
-                .configure(routes::configure)
+                .app_data(events.clone())
+                .app_data(self_callback.clone());
+            if let Some(callback_keys) = &callback_keys {
+                app = app.app_data(callback_keys.clone());
+            }
+            app.configure(routes::configure)
+                .configure(|cfg| {
+                    if sandbox {
+                        routes::configure_sandbox(cfg);
+                    }
+                    if bench_routes {
+                        routes::configure_bench(cfg);
+                    }
+                })
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?
@@ -129,6 +158,41 @@ fn wechat(settings: &Settings, redis: Option<ConnectionManager>) -> anyhow::Resu
     )?;
     let tokens = TokenProvider::new(client.clone(), redis);
     Ok(WeChat::Live(Box::new(Live { client, tokens })))
+}
+
+/// The callback's token and AES keys; the sandbox signs with `WECHAT_TOKEN` or `sandbox`.
+fn callback_keys(settings: &Settings) -> anyhow::Result<Option<CallbackKeys>> {
+    let token = match (&settings.wechat_token, settings.sandbox()) {
+        (Some(token), _) => token.clone(),
+        (None, true) => SecretString::from(SANDBOX_TOKEN),
+        (None, false) => {
+            tracing::warn!("WECHAT_TOKEN is not set: /wechat/callback answers 503 until it is");
+            return Ok(None);
+        }
+    };
+    let appid = settings.wechat_appid.as_deref().unwrap_or(SANDBOX_APPID);
+    let keys = CallbackKeys::new(
+        token,
+        appid,
+        [
+            settings.wechat_encoding_aes_key.as_ref(),
+            settings.wechat_encoding_aes_key_previous.as_ref(),
+        ],
+        settings.wechat_max_clock_skew_secs,
+    )
+    .context("invalid WECHAT_ENCODING_AES_KEY or WECHAT_ENCODING_AES_KEY_PREVIOUS")?;
+    Ok(Some(keys))
+}
+
+/// This instance's own callback URL, for sandbox scans.
+fn self_callback_url(local: std::net::SocketAddr) -> String {
+    let ip = match local.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{ip}:{}/wechat/callback", local.port())
 }
 
 /// One shared, self-reconnecting Redis connection.

@@ -1,3 +1,5 @@
 //! sea-orm entities of qrscene's tables. Data only; the logic lives in the service.
 
 pub mod qr_generation;
+pub mod wechat_event;
+pub mod wechat_follower;

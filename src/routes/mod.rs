@@ -1,8 +1,10 @@
 //! Thin actix handlers, one file per resource, and the route table.
 
+pub mod callback;
 pub mod health;
 pub mod legacy;
 pub mod qrcodes;
+pub mod sandbox;
 
 use actix_web::{
     HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, web,
@@ -40,6 +42,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/activity-wechat/api/wxWeChat/createQrCode",
         web::post().to(legacy::create_qr_code),
+    )
+    .service(
+        web::resource("/wechat/callback")
+            .app_data(web::PayloadConfig::new(callback::BODY_LIMIT))
+            .route(web::get().to(callback::check_url))
+            .route(web::post().to(callback::receive)),
+    );
+}
+
+/// Routes of sandbox mode only.
+pub fn configure_sandbox(cfg: &mut web::ServiceConfig) {
+    cfg.route("/sandbox/scan", web::post().to(sandbox::scan));
+}
+
+/// The benchmark's ceiling: a route that answers `success` without work.
+pub fn configure_bench(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/wechat/ceiling")
+            .app_data(web::PayloadConfig::new(callback::BODY_LIMIT))
+            .route(web::post().to(callback::ceiling)),
     );
 }
 

@@ -1,11 +1,14 @@
-//! The WeChat protocol: QR code limits, the API client, the access token, the sandbox and a
-//! fake of WeChat's HTTP API. No actix handlers and no database here.
+//! The WeChat protocol: QR code limits, the API client, the access token, callback
+//! signatures, safe-mode crypto and push XML, the sandbox and a fake of WeChat's HTTP API. No actix handlers and no database here.
 
 pub mod client;
+pub mod crypto;
 pub mod error;
 pub mod fake;
+pub mod message;
 pub mod qrcode;
 pub mod sandbox;
+pub mod signature;
 pub mod token;
 
 use client::ApiClient;

@@ -1,0 +1,11 @@
+//! The callback: WeChat's pushes verified ([`verify`]), classified ([`event`]), stored
+//! exactly once in group commits ([`store`]) with their scans tied to generations
+//! ([`link`]) and followers kept up to date ([`followers`]), then answered ([`reply`]).
+
+pub mod event;
+pub mod followers;
+pub mod link;
+pub mod reply;
+pub mod sandbox;
+pub mod store;
+pub mod verify;

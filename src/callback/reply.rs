@@ -1,0 +1,36 @@
+//! The answer to a stored push: `success`, or the generation's passive text reply
+//! (encrypted in safe mode). Identical requests get identical answers: the reply's time and
+//! nonce are the request's, and its random prefix is derived from the event.
+
+use sha1::{Digest, Sha1};
+
+use super::store::Stored;
+use super::verify::{Mode, VerifiedPush};
+use crate::wechat::{message, signature};
+
+/// WeChat's "no reply".
+pub const SUCCESS: &str = "success";
+
+/// The body to answer `push` with, once it is stored as `stored`.
+pub fn answer(push: &VerifiedPush, stored: &Stored, token: &str) -> String {
+    let Some(text) = stored.reply.as_deref() else {
+        return SUCCESS.to_owned();
+    };
+    let m = &push.message;
+    let xml = message::text_reply(&m.from_user_name, &m.to_user_name, push.timestamp, text);
+    match &push.mode {
+        Mode::Plain => xml,
+        Mode::Aes(crypto) => {
+            let digest = Sha1::new()
+                .chain_update(stored.event_id.to_be_bytes())
+                .chain_update(push.nonce.as_bytes())
+                .finalize();
+            let mut random = [0u8; 16];
+            random.copy_from_slice(&digest[..16]);
+            let encrypted = crypto.encrypt(&xml, random);
+            let timestamp = push.timestamp.to_string();
+            let msg_signature = signature::sign(&[token, &timestamp, &push.nonce, &encrypted]);
+            message::encrypted_reply(&encrypted, &msg_signature, push.timestamp, &push.nonce)
+        }
+    }
+}

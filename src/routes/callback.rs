@@ -1,0 +1,137 @@
+//! `/wechat/callback`: WeChat's URL check (GET) and pushes (POST). The push is verified in
+//! an extractor over the raw body (64 KiB at most) before anything is parsed.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
+use futures_util::future::LocalBoxFuture;
+
+use crate::callback::event::IncomingEvent;
+use crate::callback::reply;
+use crate::callback::store::{EventStore, StoreError};
+use crate::callback::verify::{CallbackKeys, CallbackQuery, VerifiedPush, VerifyError};
+
+/// Largest push accepted.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// WeChat gives up after 5 s; answer before that so it retries rather than failing the user.
+const STORE_DEADLINE: Duration = Duration::from_secs(4);
+
+/// Why the callback refused a request. Nothing is stored in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    /// Verification failed.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The body could not be read (too large, or broken).
+    #[error("the body could not be read: {0}")]
+    Body(actix_web::Error),
+    /// No WECHAT_TOKEN: the callback cannot verify anything.
+    #[error("the callback is not configured: set WECHAT_TOKEN")]
+    NotConfigured,
+    /// The event could not be stored; WeChat will retry.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Storing took longer than WeChat waits; WeChat will retry.
+    #[error("storing the event took longer than {0:?}")]
+    Slow(Duration),
+}
+
+impl ResponseError for CallbackError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Verify(VerifyError::MissingParam(_) | VerifyError::Xml(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Verify(_) => StatusCode::UNAUTHORIZED,
+            Self::Body(e) => e.as_response_error().status_code(),
+            Self::NotConfigured | Self::Store(_) | Self::Slow(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error.message = %self, error.cause_chain = ?self, "push not stored");
+        } else {
+            tracing::warn!(error.message = %self, "push refused");
+        }
+        let code = match status {
+            StatusCode::BAD_REQUEST => "bad_push",
+            StatusCode::UNAUTHORIZED => "unverified_push",
+            StatusCode::PAYLOAD_TOO_LARGE => "push_too_large",
+            _ => "unavailable",
+        };
+        HttpResponse::build(status)
+            .json(serde_json::json!({ "code": code, "message": self.to_string() }))
+    }
+}
+
+/// A push whose signature held, decrypted and parsed.
+pub struct Push(pub VerifiedPush);
+
+fn keys(req: &HttpRequest) -> Result<&CallbackKeys, CallbackError> {
+    req.app_data::<web::Data<CallbackKeys>>()
+        .map(|k| k.get_ref())
+        .ok_or(CallbackError::NotConfigured)
+}
+
+fn query(req: &HttpRequest) -> Result<CallbackQuery, CallbackError> {
+    web::Query::<CallbackQuery>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|_| VerifyError::MissingParam("query string").into())
+}
+
+impl FromRequest for Push {
+    type Error = CallbackError;
+    type Future = LocalBoxFuture<'static, Result<Self, CallbackError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let body = body.await.map_err(CallbackError::Body)?;
+            let push =
+                keys(&req)?.verify_push(&query(&req)?, &body, chrono::Utc::now().timestamp())?;
+            Ok(Push(push))
+        })
+    }
+}
+
+/// `GET /wechat/callback`: answers `echostr` when the signature holds.
+pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> {
+    let echostr = keys(&req)?.verify_echo(&query(&req)?, chrono::Utc::now().timestamp())?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(echostr))
+}
+
+/// `POST /wechat/callback`: stores the push exactly once, then answers `success` or the
+/// code's passive reply. Nothing is answered before the event is committed.
+#[tracing::instrument(skip_all, fields(openid = %push.0.message.from_user_name, msg_type = %push.0.message.msg_type))]
+pub async fn receive(
+    push: Push,
+    store: web::Data<EventStore>,
+    keys: web::Data<CallbackKeys>,
+) -> Result<HttpResponse, CallbackError> {
+    let push = push.0;
+    let event = IncomingEvent::new(&push.message, push.xml.clone());
+    let stored = tokio::time::timeout(STORE_DEADLINE, store.store(event))
+        .await
+        .map_err(|_| CallbackError::Slow(STORE_DEADLINE))??;
+    tracing::debug!(event = stored.event_id, generation = ?stored.generation_id, duplicate = stored.duplicate, "push stored");
+    let body = reply::answer(&push, &stored, keys.token());
+    let content_type = if body == reply::SUCCESS {
+        "text/plain"
+    } else {
+        "application/xml"
+    };
+    Ok(HttpResponse::Ok().content_type(content_type).body(body))
+}
+
+/// `POST /wechat/ceiling`: the callback route that does no work, for the benchmark's ceiling.
+pub async fn ceiling(_body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .body(reply::SUCCESS)
+}
