@@ -109,6 +109,11 @@ impl FakeWeChat {
         })
     }
 
+    /// The appid it accepts.
+    pub fn appid(&self) -> String {
+        self.lock().appid.clone()
+    }
+
     /// The base URL to give as `WECHAT_API_BASE`.
     pub fn base_url(&self) -> &str {
         &self.base_url

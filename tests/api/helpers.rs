@@ -10,6 +10,8 @@ use serde_json::Value;
 
 /// The secret the fake accepts.
 pub const SECRET: &str = "test-secret";
+/// The callback token of every test app.
+pub const CALLBACK_TOKEN: &str = "test-callback-token";
 /// The API key every test app accepts.
 pub const KEY: &str = "test-key";
 
@@ -113,6 +115,9 @@ pub struct Options {
     pub allow_anonymous: bool,
     pub timeout_ms: u64,
     pub token_mode: TokenMode,
+    /// EncodingAESKey (safe mode) and the previous one.
+    pub aes_key: Option<String>,
+    pub aes_key_previous: Option<String>,
 }
 
 impl Default for Options {
@@ -125,6 +130,8 @@ impl Default for Options {
             allow_anonymous: false,
             timeout_ms: 2_000,
             token_mode: TokenMode::Stable,
+            aes_key: None,
+            aes_key_previous: None,
         }
     }
 }
@@ -181,6 +188,9 @@ pub async fn spawn_instance(
         api_keys: options.api_keys.as_deref().map(Into::into),
         legacy_open: options.legacy_open,
         allow_anonymous: options.allow_anonymous,
+        wechat_token: Some(CALLBACK_TOKEN.into()),
+        wechat_encoding_aes_key: options.aes_key.as_deref().map(Into::into),
+        wechat_encoding_aes_key_previous: options.aes_key_previous.as_deref().map(Into::into),
         ..Settings::default()
     };
     let app = Application::build(settings).await.expect("build app");
@@ -220,6 +230,25 @@ impl TestApp {
         let response = self.post("/api/v1/qrcodes", &body).await;
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON body"))
+    }
+
+    /// Rows of the events table, oldest first.
+    pub async fn events(&self) -> Vec<entity::wechat_event::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        entity::wechat_event::Entity::find()
+            .order_by_asc(entity::wechat_event::Column::Id)
+            .all(&self.db)
+            .await
+            .expect("read events")
+    }
+
+    /// A follower row.
+    pub async fn follower(&self, openid: &str) -> Option<entity::wechat_follower::Model> {
+        use sea_orm::EntityTrait;
+        entity::wechat_follower::Entity::find_by_id(openid.to_owned())
+            .one(&self.db)
+            .await
+            .expect("read follower")
     }
 
     /// Rows of the generation log, oldest first.

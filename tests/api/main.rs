@@ -4,9 +4,13 @@
 mod helpers;
 
 mod auth;
+mod callback_reply;
+mod callback_store;
+mod callback_verify;
 mod generation;
 mod legacy;
 mod listing;
+mod push;
 mod tokens;
 mod upstream;
 mod validation;
