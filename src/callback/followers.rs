@@ -37,7 +37,7 @@ struct Change<'a> {
 const UPSERT_HEAD: &str = "INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, \
     first_generation_id, subscribed_at, unsubscribed_at, last_event_id, last_event_kind, last_event_at) VALUES ";
 
-const UPSERT_TAIL: &str = " ON CONFLICT (openid) DO UPDATE SET \
+pub(super) const UPSERT_TAIL: &str = " ON CONFLICT (openid) DO UPDATE SET \
     subscribed = CASE WHEN excluded.last_event_at >= wechat_follower.last_event_at \
         THEN excluded.subscribed ELSE wechat_follower.subscribed END, \
     first_generation_id = CASE WHEN wechat_follower.first_followed_at IS NULL \

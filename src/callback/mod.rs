@@ -2,6 +2,8 @@
 //! exactly once in group commits ([`store`]) with their scans tied to generations
 //! ([`link`]) and followers kept up to date ([`followers`]), then answered ([`reply`]).
 
+pub mod batch_generic;
+pub mod batch_postgres;
 pub mod event;
 pub mod followers;
 pub mod link;

@@ -1,26 +1,22 @@
 //! Storing pushes exactly once, in group commits.
 //!
 //! Handlers hand events to a few committer tasks and wait. A committer takes every event
-//! queued at that moment (no added delay: a batch of one when idle), links them to their
-//! generations, and writes them in one transaction: a multi-row insert that skips keys
-//! already stored (WeChat's retries, from any instance), a read of those skipped rows, and
-//! one follower upsert. Only after the commit does any waiter get its answer, so `success`
-//! always means stored.
+//! queued at that moment (no added delay: a batch of one when idle) and writes them
+//! atomically, linked to their generations and with their followers updated: on Postgres in
+//! one statement ([`super::batch_postgres`]), elsewhere in one transaction
+//! ([`super::batch_generic`]). Keys already stored (WeChat's retries, from any instance)
+//! are skipped and read back. Only after the commit does any waiter get its answer, so
+//! `success` always means stored.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::event::IncomingEvent;
-use super::followers::{self, FollowEvent};
-use super::link;
+use super::{batch_generic, batch_postgres};
 
 /// Most events in one transaction.
 pub const MAX_BATCH: usize = 128;
@@ -146,17 +142,35 @@ fn retryable(e: &DbErr) -> bool {
         || text.contains("could not serialize")
 }
 
+/// A stored event as read back.
 #[derive(Debug, FromQueryResult)]
-struct Existing {
-    id: i64,
-    dedup_key: String,
-    generation_id: Option<i64>,
-    reply: Option<String>,
+pub(super) struct Existing {
+    pub id: i64,
+    pub dedup_key: String,
+    pub generation_id: Option<i64>,
+    pub reply: Option<String>,
 }
 
-const COLUMNS: usize = 16;
-const INSERT_HEAD: &str = "INSERT INTO wechat_event (dedup_key, account, openid, msg_type, event, kind, \
-    event_key, scene, ticket, msg_id, create_time, occurred_at, received_at, generation_id, reply, xml) VALUES ";
+impl Existing {
+    pub(super) fn into_stored(self, duplicate: bool) -> (String, Stored) {
+        let stored = Stored { event_id: self.id, generation_id: self.generation_id, reply: self.reply, duplicate };
+        (self.dedup_key, stored)
+    }
+}
+
+/// The rows already stored under `keys` (retries).
+pub(super) async fn read_stored<C: ConnectionTrait>(db: &C, keys: &[&str]) -> Result<Vec<Existing>, DbErr> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT id, dedup_key, generation_id, reply FROM wechat_event WHERE dedup_key IN ({})",
+        placeholders.join(", ")
+    );
+    let params: Vec<Value> = keys.iter().map(|k| (*k).into()).collect();
+    Existing::find_by_statement(Statement::from_sql_and_values(db.get_database_backend(), sql, params)).all(db).await
+}
 
 /// Stores one batch; the outcomes are in the order of `events`.
 async fn commit(db: &DatabaseConnection, events: &[&IncomingEvent]) -> Result<Vec<Stored>, DbErr> {
@@ -164,120 +178,19 @@ async fn commit(db: &DatabaseConnection, events: &[&IncomingEvent]) -> Result<Ve
     let mut unique: Vec<&IncomingEvent> = events.to_vec();
     unique.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
     unique.dedup_by(|a, b| a.dedup_key == b.dedup_key);
-    let links = link::resolve(db, &unique).await?;
-    let link_of: HashMap<&str, &Option<link::Link>> = unique
-        .iter()
-        .zip(&links)
-        .map(|(e, l)| (e.dedup_key.as_str(), l))
-        .collect();
-
-    let options = TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
+    let stored = match db.get_database_backend() {
+        DbBackend::Postgres => batch_postgres::commit(db, &unique).await?,
+        _ => batch_generic::commit(db, &unique).await?,
     };
-    let txn = db.begin_with_options(options).await?;
-    let backend = txn.get_database_backend();
-    let received_at = Utc::now();
-    let mut sql = String::from(INSERT_HEAD);
-    let mut params: Vec<Value> = Vec::with_capacity(unique.len() * COLUMNS);
-    for (i, (e, l)) in unique.iter().zip(&links).enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let row: Vec<String> = (1..=COLUMNS)
-            .map(|n| format!("${}", i * COLUMNS + n))
-            .collect();
-        sql.push('(');
-        sql.push_str(&row.join(", "));
-        sql.push(')');
-        params.extend([
-            e.dedup_key.clone().into(),
-            e.account.clone().into(),
-            e.openid.clone().into(),
-            e.msg_type.clone().into(),
-            e.event.clone().into(),
-            e.kind.as_str().into(),
-            e.event_key.clone().into(),
-            e.scene.clone().into(),
-            e.ticket.clone().into(),
-            e.msg_id.into(),
-            e.create_time.into(),
-            e.occurred_at.into(),
-            received_at.into(),
-            l.as_ref().map(|l| l.id).into(),
-            l.as_ref().and_then(|l| l.reply.clone()).into(),
-            e.xml.clone().into(),
-        ]);
-    }
-    sql.push_str(
-        " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, generation_id, reply",
-    );
-    let inserted =
-        Existing::find_by_statement(Statement::from_sql_and_values(backend, sql, params))
-            .all(&txn)
-            .await?;
-    let mut stored: HashMap<String, Stored> = HashMap::with_capacity(unique.len());
-    let mut follow = Vec::new();
-    for row in inserted {
-        if let Some(e) = unique.iter().find(|e| e.dedup_key == row.dedup_key) {
-            let generation_id = link_of
-                .get(e.dedup_key.as_str())
-                .and_then(|l| l.as_ref())
-                .map(|l| l.id);
-            follow.push(FollowEvent {
-                event: e,
-                id: row.id,
-                generation_id,
-            });
-        }
-        stored.insert(
-            row.dedup_key,
-            Stored {
-                event_id: row.id,
-                generation_id: row.generation_id,
-                reply: row.reply,
-                duplicate: false,
-            },
-        );
-    }
-    let retried: Vec<&str> = unique
-        .iter()
-        .map(|e| e.dedup_key.as_str())
-        .filter(|k| !stored.contains_key(*k))
-        .collect();
-    if !retried.is_empty() {
-        let placeholders: Vec<String> = (1..=retried.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT id, dedup_key, generation_id, reply FROM wechat_event WHERE dedup_key IN ({})",
-            placeholders.join(", ")
-        );
-        let params: Vec<Value> = retried.iter().map(|k| (*k).into()).collect();
-        for row in Existing::find_by_statement(Statement::from_sql_and_values(backend, sql, params))
-            .all(&txn)
-            .await?
-        {
-            stored.insert(
-                row.dedup_key,
-                Stored {
-                    event_id: row.id,
-                    generation_id: row.generation_id,
-                    reply: row.reply,
-                    duplicate: true,
-                },
-            );
-        }
-    }
-    followers::apply(&txn, follow).await?;
-    txn.commit().await?;
-
     // Within the batch, the second of two identical pushes is a retry too.
     let mut first_seen: HashMap<&str, bool> = HashMap::new();
     events
         .iter()
         .map(|e| {
-            let mut outcome = stored.get(&e.dedup_key).cloned().ok_or_else(|| {
-                DbErr::Custom(format!("event {} neither inserted nor found", e.dedup_key))
-            })?;
+            let mut outcome = stored
+                .get(&e.dedup_key)
+                .cloned()
+                .ok_or_else(|| DbErr::Custom(format!("event {} neither inserted nor found", e.dedup_key)))?;
             if first_seen.insert(e.dedup_key.as_str(), true).is_some() {
                 outcome.duplicate = true;
             }
