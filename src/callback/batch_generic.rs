@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DbErr, FromQueryResult, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, Value,
 };
 
 use super::event::IncomingEvent;
@@ -23,7 +23,10 @@ const INSERT_HEAD: &str = "INSERT INTO wechat_event (dedup_key, account, openid,
 ///
 /// # Errors
 /// The database failed; nothing was committed.
-pub async fn commit(db: &DatabaseConnection, unique: &[&IncomingEvent]) -> Result<HashMap<String, Stored>, DbErr> {
+pub async fn commit(
+    db: &DatabaseConnection,
+    unique: &[&IncomingEvent],
+) -> Result<HashMap<String, Stored>, DbErr> {
     let links = link::resolve(db, unique).await?;
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -37,7 +40,9 @@ pub async fn commit(db: &DatabaseConnection, unique: &[&IncomingEvent]) -> Resul
         if i > 0 {
             sql.push_str(", ");
         }
-        let row: Vec<String> = (1..=COLUMNS).map(|n| format!("${}", i * COLUMNS + n)).collect();
+        let row: Vec<String> = (1..=COLUMNS)
+            .map(|n| format!("${}", i * COLUMNS + n))
+            .collect();
         sql.push('(');
         sql.push_str(&row.join(", "));
         sql.push(')');
@@ -60,19 +65,32 @@ pub async fn commit(db: &DatabaseConnection, unique: &[&IncomingEvent]) -> Resul
             e.xml.clone().into(),
         ]);
     }
-    sql.push_str(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, generation_id, reply");
+    sql.push_str(
+        " ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key, generation_id, reply",
+    );
     let backend = txn.get_database_backend();
-    let inserted = Existing::find_by_statement(Statement::from_sql_and_values(backend, sql, params)).all(&txn).await?;
+    let inserted =
+        Existing::find_by_statement(Statement::from_sql_and_values(backend, sql, params))
+            .all(&txn)
+            .await?;
     let mut stored = HashMap::with_capacity(unique.len());
     let mut follow = Vec::new();
     for row in inserted {
         if let Some(e) = unique.iter().find(|e| e.dedup_key == row.dedup_key) {
-            follow.push(FollowEvent { event: e, id: row.id, generation_id: row.generation_id });
+            follow.push(FollowEvent {
+                event: e,
+                id: row.id,
+                generation_id: row.generation_id,
+            });
         }
         let (key, outcome) = row.into_stored(false);
         stored.insert(key, outcome);
     }
-    let retried: Vec<&str> = unique.iter().map(|e| e.dedup_key.as_str()).filter(|k| !stored.contains_key(*k)).collect();
+    let retried: Vec<&str> = unique
+        .iter()
+        .map(|e| e.dedup_key.as_str())
+        .filter(|k| !stored.contains_key(*k))
+        .collect();
     for row in read_stored(&txn, &retried).await? {
         let (key, outcome) = row.into_stored(true);
         stored.insert(key, outcome);

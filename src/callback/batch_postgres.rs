@@ -14,7 +14,7 @@ use super::followers::UPSERT_TAIL;
 use super::store::{Existing, Stored, read_stored};
 
 const STORE_BATCH: &str = "WITH input AS ( \
-    SELECT * FROM json_to_recordset($1::json) AS t(dedup_key text, account text, openid text, \
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(dedup_key text, account text, openid text, \
         msg_type text, event text, kind text, event_key text, scene text, ticket text, msg_id bigint, \
         create_time bigint, occurred_at timestamptz, xml text) \
 ), ins AS ( \
@@ -52,7 +52,10 @@ const STORE_BATCH: &str = "WITH input AS ( \
 ///
 /// # Errors
 /// The database failed; nothing was stored.
-pub async fn commit(db: &DatabaseConnection, unique: &[&IncomingEvent]) -> Result<HashMap<String, Stored>, DbErr> {
+pub async fn commit(
+    db: &DatabaseConnection,
+    unique: &[&IncomingEvent],
+) -> Result<HashMap<String, Stored>, DbErr> {
     let rows: Vec<serde_json::Value> = unique
         .iter()
         .map(|e| {
@@ -64,7 +67,8 @@ pub async fn commit(db: &DatabaseConnection, unique: &[&IncomingEvent]) -> Resul
             })
         })
         .collect();
-    let sql = format!("{STORE_BATCH}{UPSERT_TAIL}) SELECT id, dedup_key, generation_id, reply FROM ins");
+    let sql =
+        format!("{STORE_BATCH}{UPSERT_TAIL}) SELECT id, dedup_key, generation_id, reply FROM ins");
     let params = vec![serde_json::Value::Array(rows).into(), Utc::now().into()];
     let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, params);
     let mut stored: HashMap<String, Stored> = Existing::find_by_statement(statement)
@@ -73,7 +77,16 @@ pub async fn commit(db: &DatabaseConnection, unique: &[&IncomingEvent]) -> Resul
         .into_iter()
         .map(|row| row.into_stored(false))
         .collect();
-    let retried: Vec<&str> = unique.iter().map(|e| e.dedup_key.as_str()).filter(|k| !stored.contains_key(*k)).collect();
-    stored.extend(read_stored(db, &retried).await?.into_iter().map(|row| row.into_stored(true)));
+    let retried: Vec<&str> = unique
+        .iter()
+        .map(|e| e.dedup_key.as_str())
+        .filter(|k| !stored.contains_key(*k))
+        .collect();
+    stored.extend(
+        read_stored(db, &retried)
+            .await?
+            .into_iter()
+            .map(|row| row.into_stored(true)),
+    );
     Ok(stored)
 }

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value,
+};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::event::IncomingEvent;
@@ -153,13 +155,21 @@ pub(super) struct Existing {
 
 impl Existing {
     pub(super) fn into_stored(self, duplicate: bool) -> (String, Stored) {
-        let stored = Stored { event_id: self.id, generation_id: self.generation_id, reply: self.reply, duplicate };
+        let stored = Stored {
+            event_id: self.id,
+            generation_id: self.generation_id,
+            reply: self.reply,
+            duplicate,
+        };
         (self.dedup_key, stored)
     }
 }
 
 /// The rows already stored under `keys` (retries).
-pub(super) async fn read_stored<C: ConnectionTrait>(db: &C, keys: &[&str]) -> Result<Vec<Existing>, DbErr> {
+pub(super) async fn read_stored<C: ConnectionTrait>(
+    db: &C,
+    keys: &[&str],
+) -> Result<Vec<Existing>, DbErr> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -169,7 +179,13 @@ pub(super) async fn read_stored<C: ConnectionTrait>(db: &C, keys: &[&str]) -> Re
         placeholders.join(", ")
     );
     let params: Vec<Value> = keys.iter().map(|k| (*k).into()).collect();
-    Existing::find_by_statement(Statement::from_sql_and_values(db.get_database_backend(), sql, params)).all(db).await
+    Existing::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        params,
+    ))
+    .all(db)
+    .await
 }
 
 /// Stores one batch; the outcomes are in the order of `events`.
@@ -187,10 +203,9 @@ async fn commit(db: &DatabaseConnection, events: &[&IncomingEvent]) -> Result<Ve
     events
         .iter()
         .map(|e| {
-            let mut outcome = stored
-                .get(&e.dedup_key)
-                .cloned()
-                .ok_or_else(|| DbErr::Custom(format!("event {} neither inserted nor found", e.dedup_key)))?;
+            let mut outcome = stored.get(&e.dedup_key).cloned().ok_or_else(|| {
+                DbErr::Custom(format!("event {} neither inserted nor found", e.dedup_key))
+            })?;
             if first_seen.insert(e.dedup_key.as_str(), true).is_some() {
                 outcome.duplicate = true;
             }
