@@ -36,8 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::post().to(qrcodes::create))
             .route("", web::get().to(qrcodes::list))
             .route("/{id}", web::get().to(qrcodes::get))
-            .route("/{id}/image.png", web::get().to(qrcodes::png))
-            .route("/{id}/image.svg", web::get().to(qrcodes::svg)),
+            .route("/{id}/image.{format}", web::get().to(qrcodes::image)),
     )
     .route(
         "/activity-wechat/api/wxWeChat/createQrCode",

@@ -105,34 +105,38 @@ pub struct ImageQuery {
     size: Option<u32>,
 }
 
-/// `GET /api/v1/qrcodes/{id}/image.png?size=`.
-pub async fn png(
+/// `GET /api/v1/qrcodes/{id}/image.png?size=` and `.../image.svg?size=`: drawn locally
+/// from the code's `url`.
+pub async fn image(
     _caller: Caller,
     generations: web::Data<Generations>,
-    id: web::Path<i64>,
+    path: web::Path<(i64, String)>,
     query: web::Query<ImageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (url, size) = image_input(&generations, id.into_inner(), query.size).await?;
-    let bytes = image::png(&url, size).map_err(|e| ApiError::Internal(e.into()))?;
+    let (id, format) = path.into_inner();
+    if format != "png" && format != "svg" {
+        return Err(ApiError::NotFound(format!(
+            "no image.{format}: use image.png or image.svg"
+        )));
+    }
+    let (url, size) = image_input(&generations, id, query.size).await?;
+    let (content_type, body) = if format == "png" {
+        (
+            "image/png",
+            image::png(&url, size).map_err(|e| ApiError::Internal(e.into()))?,
+        )
+    } else {
+        (
+            "image/svg+xml",
+            image::svg(&url, size)
+                .map_err(|e| ApiError::Internal(e.into()))?
+                .into_bytes(),
+        )
+    };
     Ok(HttpResponse::Ok()
-        .content_type("image/png")
+        .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
-        .body(bytes))
-}
-
-/// `GET /api/v1/qrcodes/{id}/image.svg?size=`.
-pub async fn svg(
-    _caller: Caller,
-    generations: web::Data<Generations>,
-    id: web::Path<i64>,
-    query: web::Query<ImageQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (url, size) = image_input(&generations, id.into_inner(), query.size).await?;
-    let doc = image::svg(&url, size).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("image/svg+xml")
-        .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
-        .body(doc))
+        .body(body))
 }
 
 async fn image_input(
