@@ -1,5 +1,6 @@
 //! qrscene: parametric WeChat QR codes, their scans, and the attribution between them.
 
+pub mod attribution;
 pub mod auth;
 pub mod callback;
 pub mod config;

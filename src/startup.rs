@@ -19,7 +19,7 @@ use crate::callback::verify::CallbackKeys;
 use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
-use crate::routes::{self, health::Readiness, qrcodes::MpBase};
+use crate::routes::{self, attribution::ReadDb, health::Readiness, qrcodes::MpBase};
 use crate::wechat::client::ApiClient;
 use crate::wechat::qrcode::ExpireSeconds;
 use crate::wechat::sandbox::Sandbox;
@@ -101,6 +101,7 @@ impl Application {
         let generations = web::Data::new(Generations::new(db.clone(), wechat, default_expire));
         let keys = web::Data::new(keys);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
+        let read_db = web::Data::new(ReadDb(db.clone()));
         let ready = web::Data::new(Readiness { db, redis });
         let server = HttpServer::new(move || {
             let mut app = App::new()
@@ -110,6 +111,7 @@ impl Application {
                 .app_data(mp.clone())
                 .app_data(ready.clone())
                 .app_data(events.clone())
+                .app_data(read_db.clone())
                 .app_data(self_callback.clone());
             if let Some(callback_keys) = &callback_keys {
                 app = app.app_data(callback_keys.clone());

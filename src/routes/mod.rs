@@ -1,5 +1,6 @@
 //! Thin actix handlers, one file per resource, and the route table.
 
+pub mod attribution;
 pub mod callback;
 pub mod health;
 pub mod legacy;
@@ -36,8 +37,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::post().to(qrcodes::create))
             .route("", web::get().to(qrcodes::list))
             .route("/{id}", web::get().to(qrcodes::get))
-            .route("/{id}/image.{format}", web::get().to(qrcodes::image)),
+            .route("/{id}/image.{format}", web::get().to(qrcodes::image))
+            .route("/{id}/events", web::get().to(attribution::code_events)),
     )
+    .route(
+        "/api/v1/followers/{openid}",
+        web::get().to(attribution::follower),
+    )
+    .route("/api/v1/stats", web::get().to(attribution::stats))
     .route(
         "/activity-wechat/api/wxWeChat/createQrCode",
         web::post().to(legacy::create_qr_code),

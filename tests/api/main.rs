@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod attribution;
 mod auth;
 mod callback_reply;
 mod callback_store;

@@ -1,0 +1,97 @@
+//! Events as API callers see them, and the events of one code.
+
+use chrono::{DateTime, Utc};
+use entity::wechat_event::Model;
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Statement};
+use serde::Serialize;
+
+/// Largest page of events.
+pub const MAX_PAGE: u64 = 200;
+
+/// A stored push, without its XML.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    /// Event id.
+    pub id: i64,
+    /// subscribe, scan, unsubscribe, click, view, location, template_send_job_finish, message, other.
+    pub kind: String,
+    /// The user.
+    pub openid: String,
+    /// `MsgType`.
+    pub msg_type: String,
+    /// `Event` as sent.
+    pub event: Option<String>,
+    /// `EventKey` as sent.
+    pub event_key: Option<String>,
+    /// The scene of a scan.
+    pub scene: Option<String>,
+    /// The ticket of a scan.
+    pub ticket: Option<String>,
+    /// `MsgId` of a message.
+    pub msg_id: Option<i64>,
+    /// The code it came from.
+    pub generation_id: Option<i64>,
+    /// WeChat's CreateTime.
+    pub occurred_at: DateTime<Utc>,
+    /// When qrscene stored it.
+    pub received_at: DateTime<Utc>,
+}
+
+impl From<Model> for EventView {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            kind: m.kind,
+            openid: m.openid,
+            msg_type: m.msg_type,
+            event: m.event,
+            event_key: m.event_key,
+            scene: m.scene,
+            ticket: m.ticket,
+            msg_id: m.msg_id,
+            generation_id: m.generation_id,
+            occurred_at: m.occurred_at,
+            received_at: m.received_at,
+        }
+    }
+}
+
+/// The scans of code `generation`, and the unsubscribes of the followers it first brought,
+/// newest first, below event id `before`; and the cursor of the next page.
+///
+/// # Errors
+/// The database failed.
+pub async fn of_code(
+    db: &DatabaseConnection,
+    generation: i64,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<(Vec<EventView>, Option<i64>), DbErr> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let before = before.unwrap_or(i64::MAX);
+    let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+    let sql = "SELECT * FROM ( \
+            SELECT * FROM (SELECT * FROM wechat_event WHERE generation_id = $1 AND id < $2 \
+                ORDER BY id DESC LIMIT $3) AS scans \
+            UNION ALL \
+            SELECT * FROM (SELECT e.* FROM wechat_event e JOIN wechat_follower f ON f.openid = e.openid \
+                WHERE f.first_generation_id = $1 AND e.kind = 'unsubscribe' AND e.id < $2 \
+                ORDER BY e.id DESC LIMIT $3) AS unsubscribes \
+        ) AS events ORDER BY id DESC LIMIT $3";
+    let statement = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        [generation.into(), before.into(), fetch.into()],
+    );
+    let mut rows = entity::wechat_event::Entity::find()
+        .from_raw_sql(statement)
+        .all(db)
+        .await?;
+    let next = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(EventView::from).collect(), next))
+}
