@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
 use crate::routes::{self, attribution::ReadDb, health::Readiness, qrcodes::MpBase};
+use crate::scans::bus::ScanBus;
 use crate::wechat::client::ApiClient;
 use crate::wechat::qrcode::ExpireSeconds;
 use crate::wechat::sandbox::Sandbox;
@@ -94,7 +95,18 @@ impl Application {
         let port = local.port();
 
         let callback_keys = callback_keys(&settings)?.map(web::Data::new);
-        let events = web::Data::new(EventStore::start(db.clone(), settings.event_committers));
+        let bus = match (&settings.redis_url, &redis) {
+            (Some(url), Some(conn)) => {
+                ScanBus::redis(url, conn.clone()).context("invalid REDIS_URL")?
+            }
+            _ => ScanBus::local(),
+        };
+        let events = web::Data::new(EventStore::start(
+            db.clone(),
+            settings.event_committers,
+            bus.clone(),
+        ));
+        let bus = web::Data::new(bus);
         let self_callback = web::Data::new(SelfCallback::new(self_callback_url(local))?);
         let bench_routes = settings.bench_routes;
 
@@ -112,6 +124,7 @@ impl Application {
                 .app_data(ready.clone())
                 .app_data(events.clone())
                 .app_data(read_db.clone())
+                .app_data(bus.clone())
                 .app_data(self_callback.clone());
             if let Some(callback_keys) = &callback_keys {
                 app = app.app_data(callback_keys.clone());

@@ -1,5 +1,6 @@
 //! sea-orm entities of qrscene's tables. Data only; the logic lives in the service.
 
+pub mod account_binding;
 pub mod qr_generation;
 pub mod wechat_event;
 pub mod wechat_follower;

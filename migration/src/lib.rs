@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_qr_generation;
 mod m20261121_000002_create_events;
+mod m20261121_000003_create_account_binding;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_create_qr_generation::Migration),
             Box::new(m20261121_000002_create_events::Migration),
+            Box::new(m20261121_000003_create_account_binding::Migration),
         ]
     }
 }

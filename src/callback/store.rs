@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::event::IncomingEvent;
 use super::{batch_generic, batch_postgres};
+use crate::scans::bus::ScanBus;
 
 /// Most events in one transaction.
 pub const MAX_BATCH: usize = 128;
@@ -64,7 +65,7 @@ pub struct EventStore {
 impl EventStore {
     /// Starts the committers on the current runtime: one for SQLite (a single writer),
     /// `workers` for Postgres.
-    pub fn start(db: DatabaseConnection, workers: usize) -> Self {
+    pub fn start(db: DatabaseConnection, workers: usize, bus: ScanBus) -> Self {
         let workers = if db.get_database_backend() == DbBackend::Sqlite {
             1
         } else {
@@ -73,7 +74,7 @@ impl EventStore {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..workers {
-            tokio::spawn(committer(db.clone(), receiver.clone()));
+            tokio::spawn(committer(db.clone(), receiver.clone(), bus.clone()));
         }
         Self { queue }
     }
@@ -92,7 +93,11 @@ impl EventStore {
     }
 }
 
-async fn committer(db: DatabaseConnection, receiver: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn committer(
+    db: DatabaseConnection,
+    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
+    bus: ScanBus,
+) {
     loop {
         let batch = {
             let mut receiver = receiver.lock().await;
@@ -122,9 +127,18 @@ async fn committer(db: DatabaseConnection, receiver: Arc<Mutex<mpsc::Receiver<Jo
         }
         match result {
             Ok(outcomes) => {
+                // Only subscribe/SCAN events are linked to a code: each new one is a scan.
+                let mut scanned: Vec<i64> = outcomes
+                    .iter()
+                    .filter(|o| !o.duplicate)
+                    .filter_map(|o| o.generation_id)
+                    .collect();
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = job.done.send(Ok(outcome));
                 }
+                scanned.sort_unstable();
+                scanned.dedup();
+                bus.publish(&scanned).await;
             }
             Err(e) => {
                 tracing::error!(error.message = %e, error.cause_chain = ?e, events = batch.len(), "event batch not stored");

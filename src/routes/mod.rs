@@ -6,6 +6,7 @@ pub mod health;
 pub mod legacy;
 pub mod qrcodes;
 pub mod sandbox;
+pub mod scans;
 
 use actix_web::{
     HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, web,
@@ -38,13 +39,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(qrcodes::list))
             .route("/{id}", web::get().to(qrcodes::get))
             .route("/{id}/image.{format}", web::get().to(qrcodes::image))
-            .route("/{id}/events", web::get().to(attribution::code_events)),
+            .route("/{id}/events", web::get().to(attribution::code_events))
+            .route("/{id}/wait", web::get().to(scans::wait)),
     )
     .route(
         "/api/v1/followers/{openid}",
         web::get().to(attribution::follower),
     )
     .route("/api/v1/stats", web::get().to(attribution::stats))
+    .route("/api/v1/bindings", web::post().to(scans::create_binding))
+    .route("/api/v1/bindings", web::get().to(scans::user_bindings))
+    .route("/api/v1/bindings/{id}", web::get().to(scans::get_binding))
     .route(
         "/activity-wechat/api/wxWeChat/createQrCode",
         web::post().to(legacy::create_qr_code),

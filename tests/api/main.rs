@@ -12,6 +12,7 @@ mod generation;
 mod legacy;
 mod listing;
 mod push;
+mod scans;
 mod tokens;
 mod upstream;
 mod validation;
