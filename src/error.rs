@@ -3,6 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::wechat::error::{ERR_PERMANENT_LIMIT, ERR_QUOTA, WeChatError};
 use crate::wechat::qrcode::LimitError;
@@ -106,14 +108,53 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             tracing::error!(error.message = %self, error.cause_chain = ?self, "request failed");
         }
-        let mut body = serde_json::json!({ "code": self.code(), "message": self.message() });
+        let mut body = ErrorBody::new(self.code(), self.message());
         if let Self::Invalid(e) = self {
-            body["field"] = e.field.into();
+            body.field = Some(e.field);
         }
         if let Self::WeChat { source, generation } = self {
-            body["errcode"] = source.errcode().into();
-            body["generation_id"] = (*generation).into();
+            body.errcode = Some(source.errcode());
+            body.generation_id = Some(*generation);
         }
         HttpResponse::build(status).json(body)
+    }
+}
+
+/// The body of every error answer, of the JSON API and of the callback alike.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"code": "invalid_field", "message": "scene_id: must be between 1 and 100000", "field": "scene_id"}))]
+pub struct ErrorBody {
+    /// Stable machine-readable code: `invalid_field`, `malformed_request`, `unauthorized`,
+    /// `not_found`, `permanent_limit_reached`, `wechat_quota_exceeded`,
+    /// `wechat_configuration`, `wechat_error`, `wechat_unreachable`, `wechat_timeout`,
+    /// `wechat_token_unavailable`, `internal`; the callback's `bad_push`, `unverified_push`,
+    /// `push_too_large`, `unavailable`.
+    pub code: &'static str,
+    /// What went wrong, in words.
+    pub message: String,
+    /// The request field that broke a rule (`invalid_field` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, nullable = false)]
+    pub field: Option<&'static str>,
+    /// WeChat's errcode, present (possibly `null`) on WeChat failures only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub errcode: Option<Option<i64>>,
+    /// The logged failed generation, present (possibly `null`) on WeChat failures only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    pub generation_id: Option<Option<i64>>,
+}
+
+impl ErrorBody {
+    /// A body with `code` and `message` only.
+    pub fn new(code: &'static str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            field: None,
+            errcode: None,
+            generation_id: None,
+        }
     }
 }

@@ -9,6 +9,8 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use redis::aio::ConnectionManager;
 use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
 
 use secrecy::SecretString;
 
@@ -19,6 +21,7 @@ use crate::callback::verify::CallbackKeys;
 use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
+use crate::openapi::{self, ApiDoc};
 use crate::routes::{self, attribution::ReadDb, health::Readiness, qrcodes::MpBase};
 use crate::scans::bus::ScanBus;
 use crate::wechat::client::ApiClient;
@@ -129,7 +132,10 @@ impl Application {
             if let Some(callback_keys) = &callback_keys {
                 app = app.app_data(callback_keys.clone());
             }
-            app.configure(routes::configure)
+            let (app, api) = app
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .configure(routes::configure)
                 .configure(|cfg| {
                     if sandbox {
                         routes::configure_sandbox(cfg);
@@ -138,6 +144,8 @@ impl Application {
                         routes::configure_bench(cfg);
                     }
                 })
+                .split_for_parts();
+            app.service(openapi::docs_service(api))
                 .default_service(web::to(routes::not_found))
         })
         .listen(listener)?

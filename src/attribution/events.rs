@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 use entity::wechat_event::Model;
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Statement};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Largest page of events.
 pub const MAX_PAGE: u64 = 200;
 
 /// A stored push, without its XML.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventView {
     /// Event id.
     pub id: i64,

@@ -6,6 +6,7 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::events::EventView;
 
@@ -13,7 +14,7 @@ use super::events::EventView;
 pub const RECENT_EVENTS: u64 = 20;
 
 /// A follower as the API answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FollowerView {
     /// The user.
     pub openid: String,
@@ -32,7 +33,7 @@ pub struct FollowerView {
 }
 
 /// The code that first brought a follower.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FirstTouch {
     /// Generation id.
     pub qrcode_id: i64,
@@ -41,6 +42,7 @@ pub struct FirstTouch {
     /// Its scene.
     pub scene: String,
     /// Its payload.
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
     /// When it was made.
     pub created_at: DateTime<Utc>,

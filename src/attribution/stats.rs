@@ -11,6 +11,7 @@ use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::wechat::qrcode::LimitError;
 
@@ -18,7 +19,7 @@ use crate::wechat::qrcode::LimitError;
 pub const MAX_DAYS: i64 = 366;
 
 /// How events are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {
     /// `payload.activity_id` of the code.
@@ -134,7 +135,7 @@ fn local_midnight(tz: &Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
 }
 
 /// The figures of one group.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Figures {
     /// subscribe-with-scene + SCAN.
     pub scans: i64,
@@ -151,7 +152,7 @@ pub struct Figures {
 }
 
 /// One group.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Group {
     /// Activity id, code id or day; `null` for codes without activity.
     pub key: Option<String>,

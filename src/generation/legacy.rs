@@ -8,6 +8,7 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::request::Payload;
 use crate::wechat::qrcode::{ExpireSeconds, LimitError};
@@ -16,17 +17,22 @@ use crate::wechat::qrcode::{ExpireSeconds, LimitError};
 pub const MAX_SCENE_STR_BYTES: usize = 4096;
 
 /// The legacy body as sent.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"sceneStr": "eyJhY3Rpdml0eV9pZCI6Ik1UMTk1MCJ9", "second": 86400}))]
 pub struct LegacyBody {
-    /// Usually base64 of a JSON object.
+    /// Required: usually base64 of a JSON object (which becomes the payload), at most 4096
+    /// bytes; kept as it came.
     #[serde(rename = "sceneStr")]
+    #[schema(value_type = Option<String>)]
     pub scene_str: Option<Value>,
-    /// Seconds to expiry.
+    /// Seconds to expiry, 1..2592000 (an integer or a string of digits); default
+    /// `QRSCENE_DEFAULT_EXPIRE_SECONDS`.
+    #[schema(value_type = Option<i64>)]
     pub second: Option<Value>,
 }
 
 /// The legacy answer, exactly as the old service gave it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LegacyAnswer {
     /// WeChat's ticket.
     pub ticket: String,

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::wechat::qrcode::{ExpireSeconds, LimitError, QrKind, Scene, SceneId, SceneStr};
 
@@ -11,20 +12,27 @@ pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024;
 pub const MAX_REPLY_BYTES: usize = 2048;
 
 /// The body as sent; numbers stay JSON values so that errors can name the rule broken.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "temporary", "expire_seconds": 86400, "payload": {"activity_id": "MT1950"}}))]
 pub struct CreateQrcodeBody {
     /// `temporary` or `permanent`.
+    #[schema(example = "temporary")]
     pub kind: String,
-    /// Integer scene.
+    /// Integer scene: temporary 1..4294967295, permanent 1..100000. Give `scene_id` or
+    /// `scene_str`, not both; without either a unique `scene_str` is assigned.
+    #[schema(value_type = Option<i64>)]
     pub scene_id: Option<Value>,
-    /// String scene.
+    /// String scene: 1 to 64 characters without control characters.
     pub scene_str: Option<String>,
-    /// Temporary codes only.
+    /// Seconds to expiry, 1..2592000; temporary codes only (default 604800).
+    #[schema(value_type = Option<i64>)]
     pub expire_seconds: Option<Value>,
-    /// Attribution data (a JSON object).
+    /// Attribution data: a JSON object of at most 8 KiB; its `activity_id` (string or
+    /// number) is indexed.
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<Value>,
-    /// Passive text reply for whoever scans the code.
+    /// Passive text reply for whoever scans the code, at most 2048 bytes.
     pub reply: Option<String>,
 }
 

@@ -4,11 +4,12 @@ use chrono::{DateTime, Utc};
 use entity::qr_generation::Model;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::wechat::qrcode::showqrcode_url;
 
 /// A generation as the JSON API answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GenerationView {
     /// Generation id.
     pub id: i64,
@@ -37,6 +38,7 @@ pub struct GenerationView {
     /// This service's own renderings of the code.
     pub images: Option<Images>,
     /// Attribution data.
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<Value>,
     /// `payload.activity_id`.
     pub activity_id: Option<String>,
@@ -54,7 +56,7 @@ pub struct GenerationView {
 }
 
 /// Links to the locally drawn images.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Images {
     /// PNG.
     pub png: String,

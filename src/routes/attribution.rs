@@ -1,13 +1,16 @@
 //! Attribution: events of a code, a follower, and statistics.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use sea_orm::DatabaseConnection;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::attribution::stats::{self, StatsQuery};
+use crate::attribution::events::EventView;
+use crate::attribution::followers::FollowerView;
+use crate::attribution::stats::{Figures, Group, GroupBy, StatsQuery, compute as compute_stats};
 use crate::attribution::{events, followers};
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
 use crate::wechat::qrcode::LimitError;
 
@@ -15,13 +18,38 @@ use crate::wechat::qrcode::LimitError;
 pub struct ReadDb(pub DatabaseConnection);
 
 /// Paging of event lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u64>,
 }
 
-/// `GET /api/v1/qrcodes/{id}/events?cursor=&limit=`: newest first.
+/// A page of events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// The events.
+    pub items: Vec<EventView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The scans of a code and the unsubscribes of the followers it first brought, newest first.
+#[utoipa::path(
+    tag = "attribution",
+    params(("id" = i64, Path, description = "Generation id"), Page),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = EventPage),
+        (status = 400, description = "`invalid_field` (cursor, limit) or `malformed_request`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such generation", body = ErrorBody),
+    )
+)]
+#[get("/{id}/events")]
 #[tracing::instrument(skip_all)]
 pub async fn code_events(
     _caller: Caller,
@@ -45,11 +73,25 @@ pub async fn code_events(
         return Err(bad("limit", "must be between 1 and 200"));
     }
     let (items, next) = events::of_code(&db.0, id, before, limit).await?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "items": items, "next_cursor": next.map(|n| n.to_string()) })))
+    Ok(HttpResponse::Ok().json(EventPage {
+        items,
+        next_cursor: next.map(|n| n.to_string()),
+    }))
 }
 
-/// `GET /api/v1/followers/{openid}`.
+/// One follower: whether they follow, the code that first brought them, recent events.
+#[utoipa::path(
+    operation_id = "get_follower",
+    tag = "attribution",
+    params(("openid" = String, Path, description = "The user's openid")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The follower", body = FollowerView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "qrscene never saw this openid follow, scan or leave", body = ErrorBody),
+    )
+)]
+#[get("/api/v1/followers/{openid}")]
 #[tracing::instrument(skip_all)]
 pub async fn follower(
     _caller: Caller,
@@ -66,16 +108,58 @@ pub async fn follower(
 }
 
 /// Query of `GET /api/v1/stats`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
+    /// Required: `activity`, `qrcode` or `day`.
+    #[param(example = "day")]
     group_by: Option<String>,
+    /// Required: start (inclusive), RFC 3339.
+    #[param(example = "2026-11-01T00:00:00+08:00")]
     from: Option<String>,
+    /// Required: end (exclusive), RFC 3339; at most 366 days after `from`.
+    #[param(example = "2026-11-08T00:00:00+08:00")]
     to: Option<String>,
+    /// IANA time zone of day buckets.
+    #[param(default = "Asia/Shanghai")]
     tz: Option<String>,
+    /// Only codes of this activity.
     activity_id: Option<String>,
 }
 
-/// `GET /api/v1/stats?group_by=&from=&to=&tz=&activity_id=`.
+/// Statistics of a period, grouped.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsReport {
+    /// The grouping.
+    pub group_by: GroupBy,
+    /// Start, inclusive, in `tz`.
+    pub from: String,
+    /// End, exclusive, in `tz`.
+    pub to: String,
+    /// Time zone of day buckets.
+    pub tz: String,
+    /// The activity filter.
+    pub activity_id: Option<String>,
+    /// Days ascending with every day present; otherwise by new followers.
+    pub groups: Vec<Group>,
+    /// Figures of the whole period.
+    pub totals: Figures,
+}
+
+/// Scans, unique scanners, new and net new followers, returning scans and unsubscribes per
+/// activity, code or local day.
+#[utoipa::path(
+    operation_id = "get_stats",
+    tag = "attribution",
+    params(StatsParams),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The figures", body = StatsReport),
+        (status = 400, description = "`invalid_field` (group_by, from, to, tz) or `malformed_request`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+    )
+)]
+#[get("/api/v1/stats")]
 #[tracing::instrument(skip_all)]
 pub async fn stats(
     _caller: Caller,
@@ -90,16 +174,16 @@ pub async fn stats(
         p.tz.as_deref(),
         p.activity_id,
     )?;
-    let (groups, totals) = stats::compute(&db.0, &q).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "group_by": q.group_by,
-        "from": q.from.with_timezone(&q.tz).to_rfc3339(),
-        "to": q.to.with_timezone(&q.tz).to_rfc3339(),
-        "tz": q.tz.name(),
-        "activity_id": q.activity_id,
-        "groups": groups,
-        "totals": totals,
-    })))
+    let (groups, totals) = compute_stats(&db.0, &q).await?;
+    Ok(HttpResponse::Ok().json(StatsReport {
+        group_by: q.group_by,
+        from: q.from.with_timezone(&q.tz).to_rfc3339(),
+        to: q.to.with_timezone(&q.tz).to_rfc3339(),
+        tz: q.tz.name().to_owned(),
+        activity_id: q.activity_id,
+        groups,
+        totals,
+    }))
 }
 
 fn bad(field: &'static str, rule: &str) -> ApiError {

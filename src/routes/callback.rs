@@ -11,7 +11,12 @@ use crate::callback::event::IncomingEvent;
 use crate::callback::reply;
 use crate::callback::store::{EventStore, StoreError};
 use crate::callback::verify::{CallbackKeys, CallbackQuery, VerifiedPush, VerifyError};
+use crate::error::ErrorBody;
 
+/// Where WeChat sends the URL check and pushes.
+pub const PATH: &str = "/wechat/callback";
+/// The benchmark's no-work callback (bench mode only).
+pub const CEILING_PATH: &str = "/wechat/ceiling";
 /// Largest push accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// WeChat gives up after 5 s; answer before that so it retries rather than failing the user.
@@ -62,8 +67,7 @@ impl ResponseError for CallbackError {
             StatusCode::PAYLOAD_TOO_LARGE => "push_too_large",
             _ => "unavailable",
         };
-        HttpResponse::build(status)
-            .json(serde_json::json!({ "code": code, "message": self.to_string() }))
+        HttpResponse::build(status).json(ErrorBody::new(code, self.to_string()))
     }
 }
 
@@ -98,7 +102,25 @@ impl FromRequest for Push {
     }
 }
 
-/// `GET /wechat/callback`: answers `echostr` when the signature holds.
+/// WeChat's URL check: answers `echostr` as text when the signature holds. Takes no API key:
+/// the signature is the proof.
+#[utoipa::path(
+    get,
+    path = PATH,
+    tag = "callback",
+    params(
+        ("signature" = String, Query, description = "sha1 of the token, timestamp and nonce"),
+        ("timestamp" = String, Query, description = "Unix seconds"),
+        ("nonce" = String, Query, description = "Random string"),
+        ("echostr" = String, Query, description = "The challenge to answer"),
+    ),
+    responses(
+        (status = 200, description = "`echostr`", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 400, description = "`bad_push`: a parameter is missing", body = ErrorBody),
+        (status = 401, description = "`unverified_push`: wrong signature or timestamp too far off", body = ErrorBody),
+        (status = 503, description = "`unavailable`: `WECHAT_TOKEN` is not set", body = ErrorBody),
+    )
+)]
 pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> {
     let echostr = keys(&req)?.verify_echo(&query(&req)?, chrono::Utc::now().timestamp())?;
     Ok(HttpResponse::Ok()
@@ -106,8 +128,41 @@ pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> 
         .body(echostr))
 }
 
-/// `POST /wechat/callback`: stores the push exactly once, then answers `success` or the
-/// code's passive reply. Nothing is answered before the event is committed.
+/// A push from WeChat: verified from the raw body (64 KiB at most) and the query before
+/// anything is parsed, stored exactly once, then answered `success` or the code's passive
+/// reply. Nothing is answered before the event is committed. Takes no API key: the
+/// signature is the proof. Plaintext, compatible and safe mode are told apart by
+/// `encrypt_type=aes` and `msg_signature`.
+#[utoipa::path(
+    post,
+    path = PATH,
+    tag = "callback",
+    params(
+        ("signature" = String, Query, description = "sha1 of the token, timestamp and nonce"),
+        ("timestamp" = String, Query, description = "Unix seconds"),
+        ("nonce" = String, Query, description = "Random string"),
+        ("openid" = Option<String>, Query, description = "The sender (informational)"),
+        ("encrypt_type" = Option<String>, Query, description = "`aes` in safe and compatible mode"),
+        ("msg_signature" = Option<String>, Query, description = "sha1 of the token, timestamp, nonce and ciphertext (safe and compatible mode)"),
+    ),
+    request_body(
+        description = "The push XML, or the safe-mode `<xml><Encrypt>...</Encrypt></xml>` envelope",
+        content(
+            (String = "text/xml", example = json!("<xml><ToUserName><![CDATA[gh_123]]></ToUserName><FromUserName><![CDATA[oUser1]]></FromUserName><CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event><EventKey><![CDATA[42]]></EventKey><Ticket><![CDATA[gQ...]]></Ticket></xml>")),
+            (String = "application/xml"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Stored: `success`, or the passive reply XML (encrypted in safe mode)", content(
+            (String = "text/plain", example = json!("success")),
+            (String = "application/xml"),
+        )),
+        (status = 400, description = "`bad_push`: a parameter is missing, or the XML is malformed", body = ErrorBody),
+        (status = 401, description = "`unverified_push`: wrong signature, timestamp too far off, or undecryptable", body = ErrorBody),
+        (status = 413, description = "`push_too_large`: the body is over 64 KiB", body = ErrorBody),
+        (status = 503, description = "`unavailable`: not configured, or not stored (WeChat retries)", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(openid = %push.0.message.from_user_name, msg_type = %push.0.message.msg_type))]
 pub async fn receive(
     push: Push,
@@ -129,7 +184,18 @@ pub async fn receive(
     Ok(HttpResponse::Ok().content_type(content_type).body(body))
 }
 
-/// `POST /wechat/ceiling`: the callback route that does no work, for the benchmark's ceiling.
+/// Bench mode only (`QRSCENE_BENCH_ROUTES=true`): this route is mounted only then. The
+/// callback route that does no work, for the benchmark's ceiling: answers `success`.
+#[utoipa::path(
+    post,
+    path = CEILING_PATH,
+    tag = "bench",
+    request_body(description = "Anything up to 64 KiB; ignored", content(("text/xml"))),
+    responses(
+        (status = 200, description = "`success`", body = String, content_type = "text/plain", example = json!("success")),
+        (status = 413, description = "The body is over 64 KiB"),
+    )
+)]
 pub async fn ceiling(_body: web::Bytes) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain")

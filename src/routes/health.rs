@@ -1,8 +1,10 @@
 //! Liveness and readiness.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, web};
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// What `/readyz` checks.
 pub struct Readiness {
@@ -12,12 +14,46 @@ pub struct Readiness {
     pub redis: Option<ConnectionManager>,
 }
 
-/// `GET /healthz`: the process answers.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+/// The answer of `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
 }
 
-/// `GET /readyz`: the database and, when configured, Redis answer.
+/// The answer of `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadyBody {
+    /// `ready` or `unavailable`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// Whether the database answers.
+    pub database: bool,
+    /// `ok`, `down` or `not configured`.
+    #[schema(example = "not configured")]
+    pub redis: &'static str,
+}
+
+/// The process answers.
+#[utoipa::path(
+    tag = "health",
+    responses((status = 200, description = "Alive", body = Health))
+)]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// The database and, when configured, Redis answer.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = ReadyBody),
+        (status = 503, description = "The database or Redis does not answer", body = ReadyBody),
+    )
+)]
+#[get("/readyz")]
 #[tracing::instrument(skip_all)]
 pub async fn readyz(ready: web::Data<Readiness>) -> HttpResponse {
     let database = ready.db.ping().await.is_ok();
@@ -30,11 +66,11 @@ pub async fn readyz(ready: web::Data<Readiness>) -> HttpResponse {
         }
     };
     let ok = database && redis.unwrap_or(true);
-    let body = serde_json::json!({
-        "status": if ok { "ready" } else { "unavailable" },
-        "database": database,
-        "redis": redis.map_or("not configured", |up| if up { "ok" } else { "down" }),
-    });
+    let body = ReadyBody {
+        status: if ok { "ready" } else { "unavailable" },
+        database,
+        redis: redis.map_or("not configured", |up| if up { "ok" } else { "down" }),
+    };
     if ok {
         HttpResponse::Ok().json(body)
     } else {

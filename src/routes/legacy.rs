@@ -1,13 +1,32 @@
 //! `POST /activity-wechat/api/wxWeChat/createQrCode`, the endpoint existing callers use.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, post, web};
 
 use crate::auth::LegacyCaller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::generation::legacy::{LegacyAnswer, LegacyBody, LegacyRequest};
 use crate::generation::{Created, Generations};
 
 /// Creates a temporary string-scene code and answers `{ticket, expire_seconds, url}`.
+///
+/// The endpoint existing callers use. `sceneStr` is kept in the log as it came, its decoded
+/// JSON becomes the payload, and WeChat gets a short assigned key. It takes the API keys;
+/// `QRSCENE_LEGACY_OPEN=true` opens it to callers without one.
+#[utoipa::path(
+    tag = "legacy",
+    request_body = LegacyBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The code", body = LegacyAnswer),
+        (status = 400, description = "`invalid_field` (sceneStr, second) or `malformed_request`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key (unless `QRSCENE_LEGACY_OPEN`)", body = ErrorBody),
+        (status = 429, description = "`wechat_quota_exceeded`", body = ErrorBody),
+        (status = 502, description = "`wechat_configuration`, `wechat_error` or `wechat_unreachable`", body = ErrorBody),
+        (status = 503, description = "`wechat_token_unavailable`", body = ErrorBody),
+        (status = 504, description = "`wechat_timeout`", body = ErrorBody),
+    )
+)]
+#[post("/activity-wechat/api/wxWeChat/createQrCode")]
 #[tracing::instrument(skip_all, fields(caller = ?caller.0.key_name))]
 pub async fn create_qr_code(
     caller: LegacyCaller,

@@ -1,7 +1,9 @@
-//! Thin actix handlers, one file per resource, and the route table.
+//! Thin actix handlers, one file per resource, and the route table. Every route is mounted
+//! through `utoipa-actix-web`, so the OpenAPI document lists exactly what is mounted.
 
 pub mod attribution;
 pub mod callback;
+pub mod dashboard;
 pub mod health;
 pub mod legacy;
 pub mod qrcodes;
@@ -11,14 +13,16 @@ pub mod scans;
 use actix_web::{
     HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, web,
 };
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::error::ApiError;
+use crate::openapi::Documented;
 
 /// Largest JSON body the API accepts.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
 /// Mounts every route.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(
         |e: JsonPayloadError, _: &HttpRequest| ApiError::Malformed(json_error(&e)).into(),
     ))
@@ -31,48 +35,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::NotFound(format!("no such resource: {e}")).into()),
     )
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
+    .service(health::healthz)
+    .service(health::readyz)
     .service(
-        web::scope("/api/v1/qrcodes")
-            .route("", web::post().to(qrcodes::create))
-            .route("", web::get().to(qrcodes::list))
-            .route("/{id}", web::get().to(qrcodes::get))
-            .route("/{id}/image.{format}", web::get().to(qrcodes::image))
-            .route("/{id}/events", web::get().to(attribution::code_events))
-            .route("/{id}/wait", web::get().to(scans::wait)),
+        scope("/api/v1/qrcodes")
+            .service(qrcodes::create)
+            .service(qrcodes::list)
+            .service(qrcodes::get)
+            .service(qrcodes::image)
+            .service(attribution::code_events)
+            .service(scans::wait),
     )
-    .route(
-        "/api/v1/followers/{openid}",
-        web::get().to(attribution::follower),
-    )
-    .route("/api/v1/stats", web::get().to(attribution::stats))
-    .route("/api/v1/bindings", web::post().to(scans::create_binding))
-    .route("/api/v1/bindings", web::get().to(scans::user_bindings))
-    .route("/api/v1/bindings/{id}", web::get().to(scans::get_binding))
-    .route(
-        "/activity-wechat/api/wxWeChat/createQrCode",
-        web::post().to(legacy::create_qr_code),
-    )
+    .service(attribution::follower)
+    .service(attribution::stats)
+    .service(scans::create_binding)
+    .service(scans::user_bindings)
+    .service(scans::get_binding)
+    .service(legacy::create_qr_code)
     .service(
-        web::resource("/wechat/callback")
-            .app_data(web::PayloadConfig::new(callback::BODY_LIMIT))
-            .route(web::get().to(callback::check_url))
-            .route(web::post().to(callback::receive)),
-    );
+        // One resource for both methods: its own body limit, and 405 to other methods.
+        Documented::new(
+            web::resource(callback::PATH)
+                .app_data(web::PayloadConfig::new(callback::BODY_LIMIT))
+                .route(web::get().to(callback::check_url))
+                .route(web::post().to(callback::receive)),
+        )
+        .doc(callback::__path_check_url)
+        .doc(callback::__path_receive),
+    )
+    .service(dashboard::index)
+    .service(dashboard::app_js)
+    .service(dashboard::style_css);
 }
 
 /// Routes of sandbox mode only.
-pub fn configure_sandbox(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sandbox/scan", web::post().to(sandbox::scan));
+pub fn configure_sandbox(cfg: &mut ServiceConfig) {
+    cfg.service(sandbox::scan);
 }
 
 /// The benchmark's ceiling: a route that answers `success` without work.
-pub fn configure_bench(cfg: &mut web::ServiceConfig) {
+pub fn configure_bench(cfg: &mut ServiceConfig) {
     cfg.service(
-        web::resource("/wechat/ceiling")
-            .app_data(web::PayloadConfig::new(callback::BODY_LIMIT))
-            .route(web::post().to(callback::ceiling)),
+        Documented::new(
+            web::resource(callback::CEILING_PATH)
+                .app_data(web::PayloadConfig::new(callback::BODY_LIMIT))
+                .route(web::post().to(callback::ceiling)),
+        )
+        .doc(callback::__path_ceiling),
     );
 }
 

@@ -1,21 +1,44 @@
 //! `/api/v1/qrcodes`: create, read, list, and images.
 
-use actix_web::{HttpResponse, http::header, web};
-use serde::Deserialize;
+use actix_web::{HttpResponse, get, http::header, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::generation::request::{CreateQrcodeBody, NewGeneration};
 use crate::generation::service::{FAILED, ListFilter, SUCCEEDED};
 use crate::generation::view::GenerationView;
 use crate::generation::{Created, Generations};
-use crate::image;
+use crate::image as drawing;
 use crate::wechat::qrcode::{LimitError, QrKind};
 
 /// Base of `showqrcode` links.
 pub struct MpBase(pub String);
 
-/// `POST /api/v1/qrcodes`: 201 with a new generation, 200 with a stored permanent one.
+/// Creates a QR code through WeChat: 201 with a new generation, 200 with a stored permanent one.
+///
+/// Every attempt is logged, failures included; a WeChat failure names the logged
+/// generation in `generation_id`. Asking again for a permanent scene that exists answers the
+/// stored generation without calling WeChat.
+#[utoipa::path(
+    operation_id = "create_qrcode",
+    tag = "qrcodes",
+    request_body = CreateQrcodeBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "A new generation", body = GenerationView),
+        (status = 200, description = "The stored permanent code of this scene", body = GenerationView),
+        (status = 400, description = "`invalid_field` (a WeChat limit or our rule) or `malformed_request`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 409, description = "`permanent_limit_reached`: the 100,000 permanent codes are used up", body = ErrorBody),
+        (status = 429, description = "`wechat_quota_exceeded`: WeChat's daily quota (45009)", body = ErrorBody),
+        (status = 502, description = "`wechat_configuration`, `wechat_error` or `wechat_unreachable`", body = ErrorBody),
+        (status = 503, description = "`wechat_token_unavailable`: no access token could be had", body = ErrorBody),
+        (status = 504, description = "`wechat_timeout`: WeChat did not answer in time", body = ErrorBody),
+    )
+)]
+#[post("")]
 #[tracing::instrument(skip_all, fields(caller = ?caller.key_name))]
 pub async fn create(
     caller: Caller,
@@ -30,7 +53,19 @@ pub async fn create(
     })
 }
 
-/// `GET /api/v1/qrcodes/{id}`.
+/// One generation, succeeded or failed.
+#[utoipa::path(
+    operation_id = "get_qrcode",
+    tag = "qrcodes",
+    params(("id" = i64, Path, description = "Generation id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The generation", body = GenerationView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such generation", body = ErrorBody),
+    )
+)]
+#[get("/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get(
     _caller: Caller,
@@ -43,16 +78,44 @@ pub async fn get(
 }
 
 /// Query of the listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only codes whose `payload.activity_id` is this.
     activity_id: Option<String>,
+    /// `temporary` or `permanent`.
     kind: Option<String>,
+    /// `succeeded` or `failed`.
     status: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, 1 to 200.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     limit: Option<u64>,
 }
 
-/// `GET /api/v1/qrcodes?activity_id=&kind=&status=&cursor=&limit=`: newest first.
+/// A page of generations, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GenerationPage {
+    /// The generations.
+    pub items: Vec<GenerationView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Generations, newest first, filtered and paged with a cursor.
+#[utoipa::path(
+    operation_id = "list_qrcodes",
+    tag = "qrcodes",
+    params(ListQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "A page of generations", body = GenerationPage),
+        (status = 400, description = "`invalid_field` (kind, status, cursor, limit) or `malformed_request`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+    )
+)]
+#[get("")]
 #[tracing::instrument(skip_all)]
 pub async fn list(
     _caller: Caller,
@@ -93,20 +156,42 @@ pub async fn list(
         .into_iter()
         .map(|m| GenerationView::new(m, &mp.0))
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "items": items,
-        "next_cursor": next.map(|id| id.to_string()),
-    })))
+    Ok(HttpResponse::Ok().json(GenerationPage {
+        items,
+        next_cursor: next.map(|id| id.to_string()),
+    }))
 }
 
 /// Query of the image routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImageQuery {
+    /// Width and height in pixels, 64 to 2048.
+    #[param(minimum = 64, maximum = 2048, default = 430)]
     size: Option<u32>,
 }
 
-/// `GET /api/v1/qrcodes/{id}/image.png?size=` and `.../image.svg?size=`: drawn locally
-/// from the code's `url`.
+/// The code's image (`image.png` or `image.svg`), drawn locally from its `url`.
+#[utoipa::path(
+    operation_id = "qrcode_image",
+    tag = "qrcodes",
+    params(
+        ("id" = i64, Path, description = "Generation id"),
+        ("format" = String, Path, description = "`png` or `svg`", example = "png"),
+        ImageQuery,
+    ),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The image", content(
+            ([u8] = "image/png"),
+            (String = "image/svg+xml"),
+        )),
+        (status = 400, description = "`invalid_field`: size out of range", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such generation, a failed one, or a format other than png and svg", body = ErrorBody),
+    )
+)]
+#[get("/{id}/image.{format}")]
 pub async fn image(
     _caller: Caller,
     generations: web::Data<Generations>,
@@ -123,12 +208,12 @@ pub async fn image(
     let (content_type, body) = if format == "png" {
         (
             "image/png",
-            image::png(&url, size).map_err(|e| ApiError::Internal(e.into()))?,
+            drawing::png(&url, size).map_err(|e| ApiError::Internal(e.into()))?,
         )
     } else {
         (
             "image/svg+xml",
-            image::svg(&url, size)
+            drawing::svg(&url, size)
                 .map_err(|e| ApiError::Internal(e.into()))?
                 .into_bytes(),
         )
@@ -144,14 +229,14 @@ async fn image_input(
     id: i64,
     size: Option<u32>,
 ) -> Result<(String, u32), ApiError> {
-    let size = size.unwrap_or(image::DEFAULT_SIZE);
-    if !(image::MIN_SIZE..=image::MAX_SIZE).contains(&size) {
+    let size = size.unwrap_or(drawing::DEFAULT_SIZE);
+    if !(drawing::MIN_SIZE..=drawing::MAX_SIZE).contains(&size) {
         return Err(bad(
             "size",
             format!(
                 "must be between {} and {} pixels",
-                image::MIN_SIZE,
-                image::MAX_SIZE
+                drawing::MIN_SIZE,
+                drawing::MAX_SIZE
             ),
         ));
     }

@@ -2,27 +2,45 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::attribution::ReadDb;
 use super::qrcodes::MpBase;
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
-use crate::scans::bindings::{self, NewBinding};
+use crate::scans::bindings::{self, BindingView, NewBinding};
 use crate::scans::bus::ScanBus;
-use crate::scans::wait::{MAX_WAIT_SECS, wait_for_scan};
+use crate::scans::wait::{FirstScan, MAX_WAIT_SECS, wait_for_scan};
 use crate::wechat::qrcode::LimitError;
 
 /// Query of the wait.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
+    /// Seconds to wait, 1 to 60.
+    #[param(minimum = 1, maximum = 60, default = 25)]
     timeout: Option<u64>,
 }
 
-/// `GET /api/v1/qrcodes/{id}/wait?timeout=25`: 200 with the first scan as soon as it is
-/// stored (at once if it already is), 204 when the time runs out.
+/// Waits for the first scan of a code: 200 as soon as it is stored (at once if it already
+/// is), 204 when the time runs out.
+#[utoipa::path(
+    operation_id = "wait_for_scan",
+    tag = "scans",
+    params(("id" = i64, Path, description = "Generation id"), WaitQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The first scan", body = FirstScan),
+        (status = 204, description = "Nobody scanned the code within `timeout`"),
+        (status = 400, description = "`invalid_field` (timeout) or `malformed_request`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such generation", body = ErrorBody),
+    )
+)]
+#[get("/{id}/wait")]
 #[tracing::instrument(skip_all)]
 pub async fn wait(
     _caller: Caller,
@@ -47,7 +65,24 @@ pub async fn wait(
     }
 }
 
-/// `POST /api/v1/bindings`: 201 with the binding and its code.
+/// Account binding and scan-to-login: makes a temporary code for one user of the caller's
+/// system; the first scan of it binds that user to the scanner's openid. 201 with the
+/// binding and its code.
+#[utoipa::path(
+    tag = "bindings",
+    request_body = NewBinding,
+    security(("api_key" = [])),
+    responses(
+        (status = 201, description = "The binding, pending, with its code in `qrcode`", body = BindingView),
+        (status = 400, description = "`invalid_field` (external_user_id, expire_seconds) or `malformed_request`", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 429, description = "`wechat_quota_exceeded`", body = ErrorBody),
+        (status = 502, description = "`wechat_configuration`, `wechat_error` or `wechat_unreachable`", body = ErrorBody),
+        (status = 503, description = "`wechat_token_unavailable`", body = ErrorBody),
+        (status = 504, description = "`wechat_timeout`", body = ErrorBody),
+    )
+)]
+#[post("/api/v1/bindings")]
 #[tracing::instrument(skip_all)]
 pub async fn create_binding(
     caller: Caller,
@@ -67,7 +102,18 @@ pub async fn create_binding(
     Ok(HttpResponse::Created().json(view))
 }
 
-/// `GET /api/v1/bindings/{id}`: pending, bound (with openid and time) or expired.
+/// One binding: pending, bound (with openid and time) or expired.
+#[utoipa::path(
+    tag = "bindings",
+    params(("id" = i64, Path, description = "Binding id")),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The binding", body = BindingView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such binding", body = ErrorBody),
+    )
+)]
+#[get("/api/v1/bindings/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_binding(
     _caller: Caller,
@@ -79,12 +125,39 @@ pub async fn get_binding(
 }
 
 /// Query of the binding list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    /// Required: the user in the caller's system.
+    #[param(example = "user-42")]
     external_user_id: Option<String>,
 }
 
-/// `GET /api/v1/bindings?external_user_id=`: the user's current binding and history.
+/// The bindings of one user of the caller's system.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBindings<'a> {
+    /// The user.
+    pub external_user_id: String,
+    /// Their latest bound binding; `null` when none is bound.
+    #[schema(value_type = Option<BindingView>)]
+    pub current: Option<&'a BindingView>,
+    /// Their latest 50 bindings, newest first.
+    #[schema(value_type = Vec<BindingView>)]
+    pub history: &'a [BindingView],
+}
+
+/// A user's current binding and history.
+#[utoipa::path(
+    tag = "bindings",
+    params(UserQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The bindings", body = UserBindings),
+        (status = 400, description = "`invalid_field`: external_user_id is missing", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+    )
+)]
+#[get("/api/v1/bindings")]
 #[tracing::instrument(skip_all)]
 pub async fn user_bindings(
     _caller: Caller,
@@ -105,9 +178,9 @@ pub async fn user_bindings(
     };
     let (current, history) = bindings::of_user(&db.0, &generations, &user).await?;
     let current = current.and_then(|id| history.iter().find(|b| b.id == id));
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "external_user_id": user,
-        "current": current,
-        "history": history,
-    })))
+    Ok(HttpResponse::Ok().json(UserBindings {
+        external_user_id: user,
+        current,
+        history: &history,
+    }))
 }

@@ -9,6 +9,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::wait::first_scan;
 use crate::error::ApiError;
@@ -23,18 +24,20 @@ pub const DEFAULT_EXPIRE_SECONDS: i64 = 600;
 pub const HISTORY: u64 = 50;
 
 /// `POST /api/v1/bindings`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewBinding {
-    /// The user in the caller's system.
+    /// The user in the caller's system: 1 to 128 characters without control characters.
+    #[schema(example = "user-42")]
     pub external_user_id: String,
-    /// Seconds until the code expires.
+    /// Seconds until the code expires, 1..2592000 (default 600).
     pub expire_seconds: Option<i64>,
 }
 
 /// `pending`, `bound` or `expired`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = BindingStatus)]
 pub enum Status {
     /// Not scanned yet; the code is still valid.
     Pending,
@@ -45,7 +48,7 @@ pub enum Status {
 }
 
 /// A binding as the API answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BindingView {
     /// Binding id.
     pub id: i64,

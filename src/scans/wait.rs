@@ -7,6 +7,7 @@ use entity::{qr_generation, wechat_event};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::ToSchema;
 
 use super::bus::ScanBus;
 
@@ -16,7 +17,7 @@ pub const MAX_WAIT_SECS: u64 = 60;
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
 
 /// Who scanned a code first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FirstScan {
     /// The code.
     pub qrcode_id: i64,
@@ -33,6 +34,7 @@ pub struct FirstScan {
     /// When qrscene stored it.
     pub received_at: DateTime<Utc>,
     /// The code's payload.
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
 }
 

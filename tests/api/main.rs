@@ -11,6 +11,7 @@ mod callback_verify;
 mod generation;
 mod legacy;
 mod listing;
+mod openapi;
 mod push;
 mod scans;
 mod tokens;

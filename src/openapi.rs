@@ -1,0 +1,159 @@
+//! The OpenAPI 3 document: its base (info, the API-key security scheme, tags, the error
+//! body), the operations collected by `utoipa-actix-web` from the handlers actually mounted,
+//! and where it is served: `/openapi.json`, and the Swagger UI page at `/docs/` (vendored in
+//! the binary; nothing is loaded from a CDN, which users in mainland China often cannot
+//! reach).
+
+use actix_web::dev::{AppService, HttpServiceFactory};
+use utoipa::openapi::path::{OperationBuilder, PathItem, Paths};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HttpMethod, RefOr, ResponseBuilder, schema::Schema};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::OpenApiFactory;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::error::ErrorBody;
+
+/// Where the document is served.
+pub const JSON_PATH: &str = "/openapi.json";
+/// Where the Swagger UI page is served.
+pub const DOCS_PATH: &str = "/docs/";
+/// Name of the bearer API key scheme in `components.securitySchemes`.
+pub const API_KEY: &str = "api_key";
+
+/// The base of the document; the operations are added as the routes are mounted.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "qrscene",
+        description = "Parametric WeChat QR codes, their scans, and the attribution between them.\n\n\
+            The JSON API (`/api/v1/*`) and the legacy endpoint take `Authorization: Bearer <key>`, \
+            one of `QRSCENE_API_KEYS` (in sandbox mode without keys the API is open). Errors are \
+            `ErrorBody`: `{\"code\", \"message\"}` plus `field` for a broken rule, `errcode` and \
+            `generation_id` for WeChat failures. Any route may also answer 500 `internal` when \
+            the database fails. An unknown route is a 404 `not_found` \
+            (`no route for METHOD PATH`).\n\n\
+            The document lists the routes this instance mounts: `/sandbox/scan` appears only in \
+            sandbox mode and `/wechat/ceiling` only in bench mode."
+    ),
+    modifiers(&BearerKey),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "qrcodes", description = "Generating QR codes through WeChat and reading the log"),
+        (name = "scans", description = "Waiting for the first scan of a code"),
+        (name = "bindings", description = "Account binding and scan-to-login"),
+        (name = "attribution", description = "Events of a code, followers, statistics"),
+        (name = "legacy", description = "The endpoint existing callers use"),
+        (name = "callback", description = "WeChat's URL check and pushes (no API key: the signature is the proof)"),
+        (name = "sandbox", description = "Sandbox mode only"),
+        (name = "bench", description = "Bench mode only (`QRSCENE_BENCH_ROUTES=true`)"),
+        (name = "health", description = "Liveness and readiness"),
+        (name = "dashboard", description = "The dashboard page and its assets (no API key: the page asks for one)"),
+        (name = "docs", description = "This document and its page"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("One of the keys of `QRSCENE_API_KEYS`"))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(API_KEY, SecurityScheme::Http(scheme));
+    }
+}
+
+/// The page at [`DOCS_PATH`] and the document at [`JSON_PATH`], which `api` gains the two
+/// operations of.
+pub fn docs_service(mut api: utoipa::openapi::OpenApi) -> SwaggerUi {
+    api.paths.merge(own_paths());
+    SwaggerUi::new(format!("{DOCS_PATH}{{_:.*}}"))
+        .url(JSON_PATH, api)
+        // Swagger UI's default validator is an online service: never call out.
+        .config(Config::new([JSON_PATH]).validator_url("none"))
+}
+
+fn own_paths() -> Paths {
+    let get = |id: &str, summary: &str, content_type: &str| {
+        let ok = ResponseBuilder::new()
+            .description(summary)
+            .content(content_type, ContentBuilder::new().build())
+            .build();
+        PathItem::new(
+            HttpMethod::Get,
+            OperationBuilder::new()
+                .operation_id(Some(id))
+                .summary(Some(summary))
+                .tag("docs")
+                .response("200", ok)
+                .build(),
+        )
+    };
+    Paths::builder()
+        .path(
+            JSON_PATH,
+            get("openapi_json", "This OpenAPI document", "application/json"),
+        )
+        .path(
+            DOCS_PATH,
+            get(
+                "docs_page",
+                "The Swagger UI page of this document",
+                "text/html",
+            ),
+        )
+        .build()
+}
+
+/// An actix service mounted exactly as built, described by `#[utoipa::path]` operations.
+///
+/// For resources the route macros cannot express: one that carries its own app data (the
+/// callback's body limit) and answers 405 to the methods it does not serve.
+pub struct Documented<S> {
+    service: S,
+    docs: Vec<Box<dyn OpenApiFactory>>,
+}
+
+impl<S: HttpServiceFactory> Documented<S> {
+    /// `service`, not yet described.
+    pub fn new(service: S) -> Self {
+        Self {
+            service,
+            docs: Vec::new(),
+        }
+    }
+
+    /// Adds the operation of `#[utoipa::path]` `doc` (its `__path_*` type).
+    pub fn doc(mut self, doc: impl OpenApiFactory + 'static) -> Self {
+        self.docs.push(Box::new(doc));
+        self
+    }
+}
+
+impl<S: HttpServiceFactory> HttpServiceFactory for Documented<S> {
+    fn register(self, config: &mut AppService) {
+        self.service.register(config);
+    }
+}
+
+impl<S> OpenApiFactory for Documented<S> {
+    fn paths(&self) -> Paths {
+        let mut paths = Paths::new();
+        for doc in &self.docs {
+            paths.merge(doc.paths());
+        }
+        paths
+    }
+
+    fn schemas(&self, schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        for doc in &self.docs {
+            doc.schemas(schemas);
+        }
+    }
+}
