@@ -5,52 +5,46 @@
 
 const STRINGS = {
   zh: {
-    title: '扫码活动看板', switchLang: 'English', logout: '退出登录', openMode: '开放模式',
-    loginTitle: '登录', loginHint: '请输入 API 密钥以查看活动数据。密钥只保存在当前浏览器标签页中。',
-    apiKey: 'API 密钥', signIn: '登录',
+    title: '扫码活动看板', switchLang: 'English', logout: '退出登录', openMode: '开放模式', loginTitle: '登录',
+    loginHint: '请输入 API 密钥以查看活动数据。密钥只保存在当前浏览器标签页中。', apiKey: 'API 密钥', signIn: '登录',
     needKey: '此服务需要 API 密钥。', badKey: 'API 密钥无效或已失效，请重新登录。',
-    period: '统计周期', last7: '近 7 天', last30: '近 30 天', last90: '近 90 天',
-    from: '从', to: '至', apply: '应用', activity: '活动', allActivities: '全部活动',
-    noActivity: '（无活动）', tz: '按 Asia/Shanghai 自然日统计',
+    period: '统计周期', last7: '近 7 天', last30: '近 30 天', last90: '近 90 天', from: '从', to: '至', apply: '应用',
+    activity: '活动', allActivities: '全部活动', noActivity: '（无活动）', tz: '按 Asia/Shanghai 自然日统计',
     summaryAll: '汇总 · 全部活动', summaryOne: '汇总 · 活动 {a}',
-    m_scans: '扫码次数', m_unique_scanners: '扫码人数', m_new_followers: '新增关注',
-    m_returning_scans: '老用户扫码', m_unsubscribes: '取消关注', m_net_new_followers: '净增关注',
+    m_scans: '扫码次数', m_unique_scanners: '扫码人数', m_new_followers: '新增关注', m_returning_scans: '老用户扫码',
+    m_unsubscribes: '取消关注', m_net_new_followers: '净增关注',
     chartTitle: '每日扫码与新增关注', chartLabel: '每日扫码次数与新增关注人数图表',
     rankTitle: '活动排行（按新增关注）', rankHint: '点击活动查看其二维码', rank: '排名',
-    codesTitle: '活动二维码 · {a}', codesHint: '点击二维码查看详情、图片与最近事件',
-    codeId: '二维码 ID', close: '关闭', detailTitle: '二维码 #{id}',
-    kind: '类型', temporary: '临时', permanent: '永久', scene: '场景值', status: '状态',
-    succeeded: '成功', failed: '失败', createdAt: '创建时间', expiresAt: '过期时间',
-    never: '永不过期', url: '二维码内容', payload: '附加数据', periodStats: '本周期数据',
-    recentEvents: '最近事件（最多 20 条）', time: '时间', event: '事件',
-    ev_subscribe: '关注', ev_scan: '扫码', ev_unsubscribe: '取消关注',
-    noData: '暂无数据', noEvents: '暂无事件', noImage: '没有可用的二维码图片',
-    loading: '加载中…', download: '下载 SVG', errNetwork: '网络错误，无法连接服务。',
-    errRange: '开始日期不能晚于结束日期。', errPrefix: '加载失败：',
+    codesTitle: '活动二维码 · {a}', codesHint: '点击二维码查看详情、图片与最近事件', codeId: '二维码 ID', close: '关闭',
+    detailTitle: '二维码 #{id}', kind: '类型', temporary: '临时', permanent: '永久', scene: '场景值', status: '状态',
+    succeeded: '成功', failed: '失败', createdAt: '创建时间', expiresAt: '过期时间', never: '永不过期',
+    url: '二维码内容', payload: '附加数据', periodStats: '本周期数据', recentEvents: '最近事件（最多 20 条）',
+    time: '时间', event: '事件', ev_subscribe: '关注', ev_scan: '扫码', ev_unsubscribe: '取消关注',
+    noData: '暂无数据', noEvents: '暂无事件', noImage: '没有可用的二维码图片', loading: '加载中…', download: '下载 SVG',
+    errNetwork: '网络错误，无法连接服务。', errRange: '开始日期不能晚于结束日期。', errPrefix: '加载失败：',
     footer: 'qrscene · 数据按 Asia/Shanghai 自然日统计',
   },
   en: {
-    title: 'Campaign dashboard', switchLang: '中文', logout: 'Sign out', openMode: 'Open mode',
-    loginTitle: 'Sign in', loginHint: 'Enter an API key to see campaign data. The key is kept in this browser tab only.',
+    title: 'Campaign dashboard', switchLang: '中文', logout: 'Sign out', openMode: 'Open mode', loginTitle: 'Sign in',
+    loginHint: 'Enter an API key to see campaign data. The key is kept in this browser tab only.',
     apiKey: 'API key', signIn: 'Sign in',
     needKey: 'This service requires an API key.', badKey: 'The API key was refused. Please sign in again.',
-    period: 'Period', last7: 'Last 7 days', last30: 'Last 30 days', last90: 'Last 90 days',
-    from: 'From', to: 'To', apply: 'Apply', activity: 'Activity', allActivities: 'All activities',
-    noActivity: '(no activity)', tz: 'Days are Asia/Shanghai calendar days',
+    period: 'Period', last7: 'Last 7 days', last30: 'Last 30 days', last90: 'Last 90 days', from: 'From', to: 'To',
+    apply: 'Apply', activity: 'Activity', allActivities: 'All activities', noActivity: '(no activity)',
+    tz: 'Days are Asia/Shanghai calendar days',
     summaryAll: 'Summary · all activities', summaryOne: 'Summary · activity {a}',
     m_scans: 'Scans', m_unique_scanners: 'Unique scanners', m_new_followers: 'New followers',
     m_returning_scans: 'Returning scans', m_unsubscribes: 'Unsubscribes', m_net_new_followers: 'Net new followers',
     chartTitle: 'Scans and new followers per day', chartLabel: 'Chart of scans and new followers per day',
     rankTitle: 'Activities by new followers', rankHint: 'Click an activity to see its codes', rank: '#',
     codesTitle: 'Codes of activity {a}', codesHint: 'Click a code for its image, details and recent events',
-    codeId: 'Code ID', close: 'Close', detailTitle: 'Code #{id}',
-    kind: 'Kind', temporary: 'Temporary', permanent: 'Permanent', scene: 'Scene', status: 'Status',
-    succeeded: 'Succeeded', failed: 'Failed', createdAt: 'Created', expiresAt: 'Expires',
-    never: 'Never', url: 'QR content', payload: 'Payload', periodStats: 'This period',
-    recentEvents: 'Recent events (up to 20)', time: 'Time', event: 'Event',
-    ev_subscribe: 'Follow', ev_scan: 'Scan', ev_unsubscribe: 'Unfollow',
-    noData: 'No data', noEvents: 'No events yet', noImage: 'No image of this code',
-    loading: 'Loading…', download: 'Download SVG', errNetwork: 'Network error: the service cannot be reached.',
+    codeId: 'Code ID', close: 'Close', detailTitle: 'Code #{id}', kind: 'Kind', temporary: 'Temporary',
+    permanent: 'Permanent', scene: 'Scene', status: 'Status', succeeded: 'Succeeded', failed: 'Failed',
+    createdAt: 'Created', expiresAt: 'Expires', never: 'Never', url: 'QR content', payload: 'Payload',
+    periodStats: 'This period', recentEvents: 'Recent events (up to 20)', time: 'Time', event: 'Event',
+    ev_subscribe: 'Follow', ev_scan: 'Scan', ev_unsubscribe: 'Unfollow', noData: 'No data', noEvents: 'No events yet',
+    noImage: 'No image of this code', loading: 'Loading…', download: 'Download SVG',
+    errNetwork: 'Network error: the service cannot be reached.',
     errRange: 'The start date must not be after the end date.', errPrefix: 'Loading failed: ',
     footer: 'qrscene · days are Asia/Shanghai calendar days',
   },
@@ -61,107 +55,96 @@ const ROW_METRICS = ['scans', 'unique_scanners', 'new_followers', 'unsubscribes'
 const KEY_STORE = 'qrscene.apiKey';
 const LANG_STORE = 'qrscene.lang';
 
-// ---- Small helpers ------------------------------------------------------------------------------
+// ---- Helpers: strings, elements, numbers, Asia/Shanghai days -----------------------------------
 
 const $ = (sel) => document.querySelector(sel);
-const SVGNS = 'http://www.w3.org/2000/svg';
 
 function t(key, vars) {
-  let s = STRINGS[state.lang][key];
-  if (s === undefined) s = key;
+  let s = STRINGS[state.lang][key] ?? key;
   for (const [k, v] of Object.entries(vars || {})) s = s.replace('{' + k + '}', v);
   return s;
 }
 
-/** An element with attributes (`text` sets textContent, `on*` adds listeners) and children. */
+/** An element (`svg:` prefix for SVG) with attributes (`text`: its text, `on*`: listeners) and children. */
 function h(tag, attrs, ...children) {
-  const el = tag.startsWith('svg:') ? document.createElementNS(SVGNS, tag.slice(4)) : document.createElement(tag);
+  const el = tag.startsWith('svg:')
+    ? document.createElementNS('http://www.w3.org/2000/svg', tag.slice(4)) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'text') el.textContent = v;
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c);
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined));
   return el;
 }
 
+/** Plain integers, no separators: automated tests read them. */
 const int = (v) => String(Math.round(Number(v) || 0));
 const activityLabel = (a) => (a === null || a === undefined ? t('noActivity') : a);
+const codeId = (g) => g.qrcode_id ?? g.key;
 
 // Asia/Shanghai is UTC+8 all year (no daylight saving time).
 const SH_MS = 8 * 3600 * 1000;
-const shDay = (ms) => new Date(ms + SH_MS).toISOString().slice(0, 10);
-const shRfc3339 = (ms) => new Date(ms + SH_MS).toISOString().slice(0, 19) + '+08:00';
-function addDays(day, n) {
-  const d = new Date(day + 'T00:00:00Z');
-  d.setUTCDate(d.getUTCDate() + n);
-  return d.toISOString().slice(0, 10);
-}
+const shIso = (ms) => new Date(ms + SH_MS).toISOString();
+const shDay = (ms) => shIso(ms).slice(0, 10);
+const addDays = (day, n) => shDay(Date.parse(day + 'T00:00:00+08:00') + n * 86400000);
 function fmtTime(iso) {
   const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? (iso || '–') : new Date(ms + SH_MS).toISOString().slice(0, 16).replace('T', ' ');
+  return Number.isNaN(ms) ? iso || '–' : shIso(ms).slice(0, 16).replace('T', ' ');
 }
 
-// ---- State ----------------------------------------------------------------------------------------
+// ---- State and period -----------------------------------------------------------------------------
 
 const state = {
   lang: 'zh',
-  days: 30, // a preset, or null for the custom dates below
-  fromDay: null,
-  toDay: null,
-  activity: null, // the activity filter (a string) or null for all
-  activities: [], // activity ids seen in the unfiltered ranking, for the filter
-  openActivity: undefined, // the activity whose codes are listed: a string, null (no activity) or undefined (closed)
+  days: 30, // a preset, or null for the custom fromDay..toDay
+  fromDay: null, toDay: null,
+  activity: null, // the activity filter, null for all
+  activities: [], // activity ids seen in rankings, for the filter
+  openActivity: undefined, // whose codes are listed: an id, null (codes without activity) or undefined (none)
   openCode: null, // generation id of the drill-down
-  day: null, ranking: null, codes: null, detail: null, // last answers
-  loginMsg: null, error: null, blobUrl: null,
-  pending: 0, failed: false,
+  day: null, ranking: null, codes: null, detail: null, // the last answers
+  loginMsg: null, error: null, blobUrl: null, pending: 0, failed: false,
 };
-const seq = { main: 0, codes: 0, detail: 0 };
+const seq = { main: 0, codes: 0, detail: 0 }; // answers to older requests are dropped
 
-/** The chosen period as API parameters. */
+/** The chosen period as query parameters: whole Asia/Shanghai days (`to` is exclusive), up to now for today. */
 function period() {
   const now = Date.now();
   const today = shDay(now);
-  if (state.days) {
-    state.toDay = today;
-    state.fromDay = addDays(today, -(state.days - 1));
-  }
-  const to = state.toDay >= today ? shRfc3339(now) : state.toDay + 'T23:59:59+08:00';
-  return 'from=' + encodeURIComponent(state.fromDay + 'T00:00:00+08:00') +
-    '&to=' + encodeURIComponent(to) + '&tz=Asia%2FShanghai';
+  if (state.days) [state.fromDay, state.toDay] = [addDays(today, 1 - state.days), today];
+  const to = state.toDay >= today ? shIso(now).slice(0, 19) + '+08:00' : addDays(state.toDay, 1) + 'T00:00:00+08:00';
+  return 'from=' + encodeURIComponent(state.fromDay + 'T00:00:00+08:00') + '&to=' + encodeURIComponent(to) +
+    '&tz=Asia%2FShanghai';
 }
 
 // ---- API and authentication -----------------------------------------------------------------------
 
 class AuthError extends Error {}
 
+/** GET on the same origin, with the stored key if any; JSON, or a Blob when `blob`. */
 async function api(path, blob) {
   const key = sessionStorage.getItem(KEY_STORE);
   const headers = blob ? {} : { Accept: 'application/json' };
   if (key) headers.Authorization = 'Bearer ' + key;
   let res;
   try {
-    res = await fetch(path, { headers, cache: 'no-store', credentials: 'same-origin' });
+    res = await fetch(path, { headers, cache: 'no-store' });
   } catch (e) {
     throw new Error(t('errNetwork'));
   }
   if (res.status === 401) throw new AuthError(key ? 'badKey' : 'needKey');
   if (!res.ok) {
-    let message = 'HTTP ' + res.status;
-    try {
-      const body = await res.json();
-      message = (body.message || body.code || message) + ' (' + res.status + ')';
-    } catch (e) { /* not JSON */ }
-    throw new Error(message);
+    const body = await res.json().catch(() => ({}));
+    throw new Error((body.message || body.code || 'HTTP') + ' (' + res.status + ')');
   }
   $('#open-mode').hidden = Boolean(key);
   return blob ? res.blob() : res.json();
 }
 
 const stats = (groupBy, extra) => api('/api/v1/stats?group_by=' + groupBy + '&' + period() + (extra || ''));
-const activityParam = (a) => '&activity_id=' + encodeURIComponent(a);
+const byActivity = (a) => (a === null ? '' : '&activity_id=' + encodeURIComponent(a));
 
 function showLogin(msgKey) {
   sessionStorage.removeItem(KEY_STORE);
@@ -169,15 +152,9 @@ function showLogin(msgKey) {
   $('#app').hidden = true;
   $('#login').hidden = false;
   $('#logout').hidden = true;
-  renderLoginMsg();
+  renderMessages();
   setReady();
   $('#login-key').focus();
-}
-
-function renderLoginMsg() {
-  const msg = $('#login-msg');
-  msg.hidden = !state.loginMsg;
-  msg.textContent = state.loginMsg ? t(state.loginMsg) : '';
 }
 
 function showApp() {
@@ -189,8 +166,8 @@ function showApp() {
 // ---- Loading: body[data-ready] is "true" once nothing is pending ----------------------------------
 
 function setReady() {
-  const login = !$('#login').hidden;
-  document.body.dataset.ready = login ? 'login' : state.pending > 0 ? 'false' : state.failed ? 'error' : 'true';
+  const s = !$('#login').hidden ? 'login' : state.pending ? 'false' : state.failed ? 'error' : 'true';
+  document.body.dataset.ready = s;
 }
 
 async function track(promise) {
@@ -199,29 +176,18 @@ async function track(promise) {
   try {
     await promise;
   } catch (e) {
-    if (e instanceof AuthError) {
-      showLogin(e.message);
-    } else {
-      state.failed = true;
-      state.error = e.message;
-      renderError();
-    }
+    if (e instanceof AuthError) return showLogin(e.message);
+    [state.failed, state.error] = [true, { text: e.message }];
+    renderMessages();
   } finally {
     state.pending -= 1;
     setReady();
   }
 }
 
-function renderError() {
-  const el = $('#error');
-  el.hidden = !state.error;
-  el.textContent = state.error ? t('errPrefix') + state.error : '';
-}
-
 function reloadAll() {
-  state.failed = false;
-  state.error = null;
-  renderError();
+  [state.failed, state.error] = [false, null];
+  renderMessages();
   track(loadMain());
   if (state.openActivity !== undefined) track(loadCodes());
   if (state.openCode !== null) track(loadDetail());
@@ -229,24 +195,20 @@ function reloadAll() {
 
 async function loadMain() {
   const n = ++seq.main;
-  const filter = state.activity === null ? '' : activityParam(state.activity);
-  const [day, ranking] = await Promise.all([stats('day', filter), stats('activity')]);
+  const [day, ranking] = await Promise.all([stats('day', byActivity(state.activity)), stats('activity')]);
   if (n !== seq.main) return;
+  Object.assign(state, { day, ranking });
+  for (const g of ranking.groups) if (g.key !== null && !state.activities.includes(g.key)) state.activities.push(g.key);
   showApp();
-  state.day = day;
-  state.ranking = ranking;
-  for (const g of ranking.groups) {
-    if (g.key !== null && !state.activities.includes(g.key)) state.activities.push(g.key);
-  }
   renderMain();
 }
 
 async function loadCodes() {
   const n = ++seq.codes;
   const a = state.openActivity;
-  const answer = await stats('qrcode', a === null ? '' : activityParam(a));
+  const answer = await stats('qrcode', byActivity(a));
   if (n !== seq.codes) return;
-  // The API cannot filter on "no activity": those codes are picked here.
+  // The API has no filter for "no activity": those codes are picked here.
   if (a === null) answer.groups = answer.groups.filter((g) => g.activity_id === null);
   state.codes = answer;
   renderCodes();
@@ -255,17 +217,11 @@ async function loadCodes() {
 async function loadDetail() {
   const n = ++seq.detail;
   const id = state.openCode;
-  const [code, events] = await Promise.all([
-    api('/api/v1/qrcodes/' + id),
-    api('/api/v1/qrcodes/' + id + '/events?limit=20'),
-  ]);
-  let blob = null;
-  if (code.images) {
-    blob = await api(code.images.svg, true).catch((e) => {
-      if (e instanceof AuthError) throw e;
-      return api(code.images.png, true).catch(() => null);
-    });
-  }
+  const base = '/api/v1/qrcodes/' + encodeURIComponent(id);
+  const [code, events] = await Promise.all([api(base), api(base + '/events?limit=20')]);
+  // An <img src> cannot send the key: the image is fetched and shown from a blob: URL.
+  const image = (url) => api(url, true).catch((e) => { if (e instanceof AuthError) throw e; return null; });
+  const blob = code.images ? (await image(code.images.svg)) || (await image(code.images.png)) : null;
   if (n !== seq.detail) return;
   if (state.blobUrl) URL.revokeObjectURL(state.blobUrl);
   state.blobUrl = blob ? URL.createObjectURL(blob) : null;
@@ -273,13 +229,25 @@ async function loadDetail() {
   renderDetail();
 }
 
-// ---- Rendering: controls, summary, ranking, codes ------------------------------------------------
+// ---- Rendering: texts, controls, summary, ranking, codes ------------------------------------------
 
-function applyStatic() {
+function renderAll() {
   document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
   document.title = 'qrscene · ' + t('title');
   for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   $('#login-key').placeholder = t('apiKey');
+  renderMessages();
+  renderMain();
+  renderCodes();
+  renderDetail();
+}
+
+function renderMessages() {
+  $('#login-msg').hidden = !state.loginMsg;
+  $('#login-msg').textContent = state.loginMsg ? t(state.loginMsg) : '';
+  const e = state.error;
+  $('#error').hidden = !e;
+  $('#error').textContent = !e ? '' : e.key ? t(e.key) : t('errPrefix') + e.text;
 }
 
 function renderControls() {
@@ -287,171 +255,139 @@ function renderControls() {
   for (const b of document.querySelectorAll('[data-days]')) {
     b.setAttribute('aria-pressed', String(Number(b.dataset.days) === state.days));
   }
-  $('#from').value = state.fromDay;
-  $('#to').value = state.toDay;
+  [$('#from').value, $('#to').value] = [state.fromDay, state.toDay];
   $('#range').textContent = state.fromDay + ' — ' + state.toDay + ' · ' + t('tz');
-  const select = $('#activity');
-  select.replaceChildren(h('option', { value: '', text: t('allActivities') }),
-    ...state.activities.map((a) => h('option', { value: a, text: a })));
-  select.value = state.activity === null ? '' : state.activity;
+  const options = state.activities.map((a) => h('option', { value: a, text: a }));
+  $('#activity').replaceChildren(h('option', { value: '', text: t('allActivities') }), ...options);
+  $('#activity').value = state.activity ?? '';
 }
 
 function renderMain() {
   renderControls();
   $('#summary-title').textContent = state.activity === null ? t('summaryAll') : t('summaryOne', { a: state.activity });
-  const totals = (state.day && state.day.totals) || {};
-  for (const m of METRICS) $('[data-total="' + m + '"]').textContent = state.day ? int(totals[m]) : '–';
+  for (const m of METRICS) $('[data-total="' + m + '"]').textContent = state.day ? int(state.day.totals[m]) : '–';
   renderChart();
   renderRanking();
 }
 
-function metricCells(g) {
-  return ROW_METRICS.map((m) => h('td', { class: 'n', 'data-metric': m, text: int(g[m]) }));
+/** Table rows (or one "empty" row), each clickable through a button in its second cell. */
+function rows(tbody, groups, loaded, make) {
+  tbody.replaceChildren(...groups.map(make));
+  if (!groups.length) tbody.append(emptyRow(7, loaded ? 'noData' : 'loading'));
 }
 
-function emptyRow(cols, key) {
-  return h('tr', { class: 'empty' }, h('td', { colspan: cols, text: t(key) }));
-}
+const emptyRow = (cols, key) => h('tr', { class: 'empty' }, h('td', { colspan: cols, text: t(key) }));
+const metricCells = (g) => ROW_METRICS.map((m) => h('td', { class: 'n', 'data-metric': m, text: int(g[m]) }));
 
 function renderRanking() {
-  const body = $('#ranking tbody');
-  const groups = state.ranking ? state.ranking.groups : [];
-  body.replaceChildren(...groups.map((g, i) => {
-    const open = () => openActivity(g.key);
-    return h('tr', {
-      'data-activity': g.key === null ? '' : g.key,
-      class: 'clickable' + (g.key === state.openActivity ? ' selected' : ''),
-      onclick: open,
-    },
-    h('td', { class: 'n muted', text: String(i + 1) }),
-    h('td', {}, h('button', { type: 'button', class: 'link', text: activityLabel(g.key) })),
-    ...metricCells(g));
-  }));
-  if (!groups.length) body.append(emptyRow(7, 'noData'));
+  rows($('#ranking tbody'), state.ranking ? state.ranking.groups : [], state.ranking, (g, i) => h('tr', {
+    'data-activity': g.key ?? '',
+    class: 'clickable' + (g.key === state.openActivity ? ' selected' : ''),
+    onclick: () => openActivity(g.key),
+  }, h('td', { class: 'n muted', text: String(i + 1) }),
+  h('td', { class: 'nowrap' }, h('button', { type: 'button', class: 'link', text: activityLabel(g.key) })),
+  metricCells(g)));
 }
 
 function renderCodes() {
-  const panel = $('#codes-panel');
-  panel.hidden = state.openActivity === undefined;
-  if (panel.hidden) return;
+  $('#codes-panel').hidden = state.openActivity === undefined;
+  if (state.openActivity === undefined) return;
   $('#codes-title').textContent = t('codesTitle', { a: activityLabel(state.openActivity) });
-  const body = $('#codes tbody');
-  const groups = state.codes ? state.codes.groups : [];
-  body.replaceChildren(...groups.map((g) => {
-    const id = g.qrcode_id !== undefined && g.qrcode_id !== null ? g.qrcode_id : g.key;
-    return h('tr', {
-      'data-qrcode': String(id),
-      class: 'clickable' + (String(id) === String(state.openCode) ? ' selected' : ''),
-      onclick: () => openCode(id),
-    },
-    h('td', {}, h('button', { type: 'button', class: 'link', text: '#' + id })),
-    h('td', { text: activityLabel(g.activity_id) }),
-    ...metricCells(g));
-  }));
-  if (!groups.length) body.append(emptyRow(7, state.codes ? 'noData' : 'loading'));
+  rows($('#codes tbody'), state.codes ? state.codes.groups : [], state.codes, (g) => h('tr', {
+    'data-qrcode': String(codeId(g)),
+    class: 'clickable' + (String(codeId(g)) === String(state.openCode) ? ' selected' : ''),
+    onclick: () => openCode(codeId(g)),
+  }, h('td', {}, h('button', { type: 'button', class: 'link', text: '#' + codeId(g) })),
+  h('td', { class: 'nowrap', text: activityLabel(g.activity_id) }),
+  metricCells(g)));
 }
 
-// ---- Rendering: drill-down ------------------------------------------------------------------------
+// ---- Rendering: drill-down of one code ------------------------------------------------------------
 
 function renderDetail() {
-  const panel = $('#detail-panel');
-  panel.hidden = state.openCode === null;
-  if (panel.hidden) return;
+  $('#detail-panel').hidden = state.openCode === null;
+  if (state.openCode === null) return;
   $('#detail-title').textContent = t('detailTitle', { id: state.openCode });
   const d = state.detail;
-  const box = $('#qr-box');
-  const caption = $('#qr-caption');
-  if (!d) {
-    box.replaceChildren(h('span', { class: 'muted', text: t('loading') }));
-    caption.replaceChildren();
-    for (const id of ['#detail-fields', '#detail-stats', '#events tbody']) $(id).replaceChildren();
-    $('#detail-payload').textContent = '';
-    return;
-  }
-  const c = d.code;
-  box.replaceChildren(state.blobUrl
-    ? h('img', { src: state.blobUrl, alt: 'QR #' + c.id, width: 220, height: 220 })
-    : h('span', { class: 'muted', text: t('noImage') }));
-  caption.replaceChildren(state.blobUrl
-    ? h('a', { href: state.blobUrl, download: 'qrcode-' + c.id + '.svg', text: t('download') })
-    : '');
-  const fields = [
-    ['kind', t(c.kind) + ' · ' + c.action_name],
-    ['scene', c.scene_str !== undefined ? c.scene_str : c.scene_id],
-    ['status', t(c.status)],
-    ['activity', activityLabel(c.activity_id)],
-    ['createdAt', fmtTime(c.created_at)],
-    ['expiresAt', c.expires_at ? fmtTime(c.expires_at) : t('never')],
-    ['url', c.url || '–'],
-  ];
-  $('#detail-fields').replaceChildren(...fields.flatMap(([k, v]) => [h('dt', { text: t(k) }), h('dd', { text: String(v) })]));
-  const row = state.codes && state.codes.groups.find((g) => String(g.qrcode_id !== undefined ? g.qrcode_id : g.key) === String(c.id));
+  const c = d ? d.code : null;
+  const img = state.blobUrl && h('img', { src: state.blobUrl, alt: 'QR #' + state.openCode, width: 220, height: 220 });
+  $('#qr-box').replaceChildren(img || h('span', { class: 'muted', text: t(d ? 'noImage' : 'loading') }));
+  const download = img && h('a', { href: state.blobUrl, download: 'qrcode-' + c.id + '.svg', text: t('download') });
+  $('#qr-caption').replaceChildren(download || '');
+  const fields = c ? [
+    ['kind', t(c.kind) + ' · ' + c.action_name], ['scene', c.scene_str ?? c.scene_id], ['status', t(c.status)],
+    ['activity', activityLabel(c.activity_id)], ['createdAt', fmtTime(c.created_at)],
+    ['expiresAt', c.expires_at ? fmtTime(c.expires_at) : t('never')], ['url', c.url || '–'],
+  ] : [];
+  const pairs = ([k, v]) => [h('dt', { text: t(k) }), h('dd', { text: String(v) })];
+  $('#detail-fields').replaceChildren(...fields.flatMap(pairs));
+  const row = c && state.codes && state.codes.groups.find((g) => String(codeId(g)) === String(c.id));
   $('#detail-stats').replaceChildren(...(row
     ? METRICS.flatMap((m) => [h('dt', { text: t('m_' + m) }), h('dd', { 'data-code-metric': m, text: int(row[m]) })])
-    : [h('dd', { text: t('noData') })]));
-  $('#detail-payload').textContent = c.payload ? JSON.stringify(c.payload, null, 2) : '–';
-  const items = (d.events && d.events.items) || [];
+    : [h('dd', { text: t(d ? 'noData' : 'loading') })]));
+  $('#detail-payload').textContent = c && c.payload ? JSON.stringify(c.payload, null, 2) : '–';
+  const items = d ? d.events.items || [] : [];
   const body = $('#events tbody');
   body.replaceChildren(...items.map((e) => h('tr', { 'data-event': String(e.id) },
     h('td', { class: 'nowrap', text: fmtTime(e.occurred_at) }),
     h('td', {}, h('span', { class: 'tag tag-' + e.kind, text: STRINGS[state.lang]['ev_' + e.kind] || e.kind })),
     h('td', { class: 'mono', text: e.openid || '–' }),
     h('td', { class: 'mono', text: e.scene || '–' }))));
-  if (!items.length) body.append(emptyRow(4, 'noEvents'));
+  if (!items.length) body.append(emptyRow(4, d ? 'noEvents' : 'loading'));
 }
 
-// ---- Chart: inline SVG, scans as bars and new followers as a line --------------------------------
+// ---- Chart: inline SVG, scans as bars, new followers as a line -------------------------------------
 
+/** A round tick step (1, 2 or 5 times a power of ten) giving about five ticks up to `max`. */
 function niceStep(max) {
   const raw = Math.max(max, 1) / 5;
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw);
-  return Math.max(1, step);
+  return Math.max(1, [1, 2, 5, 10].map((f) => f * mag).find((s) => s >= raw));
 }
 
 function renderChart() {
   const host = $('#chart');
   const groups = state.day ? state.day.groups : [];
-  if (!groups.length) {
-    host.replaceChildren(h('p', { class: 'muted', text: state.day ? t('noData') : t('loading') }));
-    return;
-  }
+  if (!groups.length) return host.replaceChildren(
+    h('p', { class: 'muted', text: t(state.day ? 'noData' : 'loading') }));
   const W = Math.max(320, host.clientWidth || 800);
   const H = W < 600 ? 240 : 300;
   const m = { l: 44, r: 12, t: 36, b: 30 };
-  const pw = W - m.l - m.r;
-  const ph = H - m.t - m.b;
+  const [pw, ph] = [W - m.l - m.r, H - m.t - m.b];
   const max = Math.max(...groups.map((g) => Math.max(g.scans, g.new_followers)));
   const step = niceStep(max);
   const top = Math.max(step * Math.ceil(max / step), 4);
   const y = (v) => m.t + ph - (v / top) * ph;
   const bw = pw / groups.length;
+  const barW = Math.max(1, Math.min(28, bw * 0.6));
   const cx = (i) => m.l + bw * (i + 0.5);
-  const svg = h('svg:svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-label': t('chartLabel'), class: 'chart-svg' });
+  const svg = h('svg:svg', {
+    viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': t('chartLabel'), class: 'chart-svg',
+  });
   for (let v = 0; v <= top; v += step) {
     svg.append(h('svg:line', { x1: m.l, x2: W - m.r, y1: y(v), y2: y(v), class: v === 0 ? 'axis' : 'grid' }),
       h('svg:text', { x: m.l - 6, y: y(v) + 4, class: 'tick', 'text-anchor': 'end', text: String(v) }));
   }
   const every = Math.ceil(groups.length / Math.max(1, Math.floor(pw / 48)));
   groups.forEach((g, i) => {
-    const label = t('m_scans') + ' ' + int(g.scans) + ' · ' + t('m_new_followers') + ' ' + int(g.new_followers);
-    const barW = Math.max(1, Math.min(28, bw * 0.6));
-    const pt = h('svg:g', { class: 'pt', 'data-day': g.key, 'data-scans': int(g.scans), 'data-new-followers': int(g.new_followers) },
-      h('svg:title', { text: g.key + '\n' + label }),
+    const [scans, followers] = [int(g.scans), int(g.new_followers)];
+    const tip = g.key + '\n' + t('m_scans') + ' ' + scans + ' · ' + t('m_new_followers') + ' ' + followers;
+    // One element per day carries its numbers.
+    svg.append(h('svg:g', { class: 'pt', 'data-day': g.key, 'data-scans': scans, 'data-new-followers': followers },
+      h('svg:title', { text: tip }),
       h('svg:rect', { class: 'hit', x: m.l + bw * i, y: m.t, width: bw, height: ph }),
-      h('svg:rect', { class: 'bar', x: cx(i) - barW / 2, y: y(g.scans), width: barW, height: Math.max(0, m.t + ph - y(g.scans)) }));
-    svg.append(pt);
-    if (i % every === 0 || i === groups.length - 1 && (groups.length - 1) % every > every / 2) {
-      svg.append(h('svg:text', { x: cx(i), y: H - m.b + 18, class: 'tick', 'text-anchor': 'middle', text: g.key.slice(5) }));
+      h('svg:rect', { class: 'bar', x: cx(i) - barW / 2, y: y(g.scans), width: barW, height: m.t + ph - y(g.scans) })));
+    if ((groups.length - 1 - i) % every === 0) { // counted from the end: today is always labelled
+      const at = { x: cx(i), y: H - m.b + 18, class: 'tick', 'text-anchor': 'middle' };
+      svg.append(h('svg:text', { ...at, text: g.key.slice(5) }));
     }
   });
-  const points = groups.map((g, i) => cx(i).toFixed(1) + ',' + y(g.new_followers).toFixed(1)).join(' ');
-  svg.append(h('svg:polyline', { class: 'line', points }));
+  const points = groups.map((g, i) => cx(i).toFixed(1) + ',' + y(g.new_followers).toFixed(1));
+  svg.append(h('svg:polyline', { class: 'line', points: points.join(' ') }));
   if (groups.length <= 45) {
     groups.forEach((g, i) => svg.append(h('svg:circle', { class: 'dot', cx: cx(i), cy: y(g.new_followers), r: 3 })));
   }
-  // Legend, top left.
-  svg.append(h('svg:g', { class: 'legend', transform: 'translate(' + m.l + ',14)' },
+  svg.append(h('svg:g', { class: 'legend', transform: `translate(${m.l},14)` },
     h('svg:rect', { class: 'bar', x: 0, y: -9, width: 12, height: 12, rx: 2 }),
     h('svg:text', { x: 18, y: 2, text: t('m_scans') }),
     h('svg:line', { class: 'line', x1: 110, x2: 130, y1: -3, y2: -3 }),
@@ -460,21 +396,18 @@ function renderChart() {
   host.replaceChildren(svg);
 }
 
-// ---- Actions and start-up ---------------------------------------------------------------------------
+// ---- Actions -----------------------------------------------------------------------------------------
 
 function openActivity(a) {
-  state.openActivity = a;
-  state.codes = null;
+  [state.openActivity, state.codes] = [a, null];
   closeCode();
   renderRanking();
-  renderCodes();
   track(loadCodes());
   $('#codes-panel').scrollIntoView({ behavior: 'smooth', block: 'start' });
 }
 
 function openCode(id) {
-  state.openCode = id;
-  state.detail = null;
+  [state.openCode, state.detail] = [id, null];
   renderCodes();
   renderDetail();
   track(loadDetail());
@@ -483,18 +416,15 @@ function openCode(id) {
 
 function closeCode() {
   seq.detail += 1;
-  state.openCode = null;
-  state.detail = null;
+  [state.openCode, state.detail] = [null, null];
+  renderCodes();
   renderDetail();
 }
 
 function setFilter(a) {
-  state.activity = a;
   seq.codes += 1;
-  state.openActivity = a === null ? undefined : a;
-  state.codes = null;
+  [state.activity, state.openActivity, state.codes] = [a, a ?? undefined, null];
   closeCode();
-  renderCodes();
   reloadAll();
 }
 
@@ -507,12 +437,8 @@ function wire() {
   $('#logout').addEventListener('click', () => showLogin(null));
   $('#login-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const key = $('#login-key').value.trim();
-    if (!key) return;
-    sessionStorage.setItem(KEY_STORE, key);
-    $('#login-key').value = '';
-    state.loginMsg = null;
-    renderLoginMsg();
+    sessionStorage.setItem(KEY_STORE, $('#login-key').value.trim());
+    [$('#login-key').value, state.loginMsg] = ['', null];
     reloadAll();
   });
   for (const b of document.querySelectorAll('[data-days]')) {
@@ -520,50 +446,37 @@ function wire() {
   }
   $('#custom').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const from = $('#from').value;
-    const to = $('#to').value;
-    if (!from || !to || from > to) { state.error = t('errRange'); renderError(); return; }
-    state.days = null;
-    state.fromDay = from;
-    state.toDay = to;
+    const [from, to] = [$('#from').value, $('#to').value];
+    if (!from || !to || from > to) return renderMessages(state.error = { key: 'errRange' });
+    Object.assign(state, { days: null, fromDay: from, toDay: to });
     renderControls();
     reloadAll();
   });
   $('#activity').addEventListener('change', (ev) => setFilter(ev.target.value || null));
   $('[data-close="codes"]').addEventListener('click', () => {
-    if (state.activity !== null) { setFilter(null); return; }
+    if (state.activity !== null) return setFilter(null);
     seq.codes += 1;
     state.openActivity = undefined;
     closeCode();
-    renderCodes();
     renderRanking();
   });
-  $('[data-close="detail"]').addEventListener('click', () => { closeCode(); renderCodes(); });
+  $('[data-close="detail"]').addEventListener('click', closeCode);
   let timer = null;
   window.addEventListener('resize', () => { clearTimeout(timer); timer = setTimeout(renderChart, 150); });
 }
 
-function renderAll() {
-  applyStatic();
-  renderLoginMsg();
-  renderError();
-  renderMain();
-  renderCodes();
-  renderDetail();
-}
+// ---- Start-up ----------------------------------------------------------------------------------------
 
 function start() {
-  // #key=... (automated tests, links) and #lang=en: kept, then removed from the address bar.
+  // #key=... (automated tests, links) and #lang=en|zh are taken, then removed from the address bar.
   const fragment = new URLSearchParams(location.hash.slice(1));
   if (fragment.get('key')) sessionStorage.setItem(KEY_STORE, fragment.get('key'));
   const lang = fragment.get('lang') || localStorage.getItem(LANG_STORE);
   if (lang === 'en' || lang === 'zh') state.lang = lang;
-  if (fragment.has('key') || fragment.has('lang')) {
-    history.replaceState(null, '', location.pathname + location.search);
-  }
+  if (fragment.has('key') || fragment.has('lang')) history.replaceState(null, '', location.pathname + location.search);
   wire();
   renderAll();
-  // Try the API first, with the stored key if any: an open sandbox needs no login.
+  // The first calls go out with the stored key, or none: an open sandbox needs no login, a 401 shows it.
   reloadAll();
 }
 

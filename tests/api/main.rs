@@ -8,6 +8,7 @@ mod auth;
 mod callback_reply;
 mod callback_store;
 mod callback_verify;
+mod dashboard;
 mod generation;
 mod legacy;
 mod listing;

@@ -1,0 +1,205 @@
+//! Attribution at scale: 1,000 codes across 50 activities and 1,000,000 events (seeded in
+//! SQL, spread over the last 30 days), then the time of each `stats` grouping over those 30
+//! days through the HTTP API, and the time from a callback's answer on one instance to the
+//! answer of a `wait` held on another instance (Redis pub/sub). Prints figures; asserts
+//! nothing.
+//!
+//! cargo bench --bench attribution -- --database postgres://postgres@127.0.0.1:5432/test \
+//!     --redis redis://127.0.0.1:6379
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use qrscene::config::Settings;
+use qrscene::startup::Application;
+use qrscene::wechat::signature::sign;
+use sea_orm::{ConnectionTrait, Database};
+
+const TOKEN: &str = "bench-token";
+
+#[derive(Parser)]
+struct Args {
+    /// Postgres server URL (a scratch database is created next to it).
+    #[arg(long)]
+    database: String,
+    /// Redis URL (pub/sub between the two instances).
+    #[arg(long)]
+    redis: String,
+    /// Events to seed.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Runs of each stats query.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Waits measured.
+    #[arg(long, default_value_t = 200)]
+    waits: usize,
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+const SEED: &str = "\
+INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, payload, created_at) \
+SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
+       'A' || (i % 50), jsonb_build_object('activity_id', 'A' || (i % 50)), now() - interval '40 days' \
+FROM generate_series(1, 1000) AS i; \
+INSERT INTO wechat_event (dedup_key, account, openid, msg_type, event, kind, event_key, scene, ticket, msg_id, \
+       create_time, occurred_at, received_at, generation_id, reply, xml) \
+SELECT 'seed:' || i, 'gh_bench', 'o' || (i % 200000), \
+       CASE WHEN k = 9 THEN 'text' ELSE 'event' END, \
+       CASE WHEN k < 5 THEN 'subscribe' WHEN k < 8 THEN 'SCAN' WHEN k = 8 THEN 'unsubscribe' END, \
+       CASE WHEN k < 5 THEN 'subscribe' WHEN k < 8 THEN 'scan' WHEN k = 8 THEN 'unsubscribe' ELSE 'message' END, \
+       CASE WHEN k < 5 THEN 'qrscene_s' || g WHEN k < 8 THEN 's' || g END, \
+       CASE WHEN k < 8 THEN 's' || g END, CASE WHEN k < 8 THEN 'T' || g END, \
+       CASE WHEN k = 9 THEN i END, extract(epoch FROM t)::bigint, t, t, \
+       CASE WHEN k < 8 THEN g END, NULL, '<xml/>' \
+FROM (SELECT i, i % 10 AS k, (i * 7919) % 1000 + 1 AS g, \
+             now() - make_interval(secs => (i * 2.592) % 2592000) AS t \
+      FROM generate_series(1::bigint, $EVENTS) AS i) AS s; \
+INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, first_generation_id, subscribed_at, \
+       unsubscribed_at, last_event_id, last_event_kind, last_event_at) \
+SELECT DISTINCT ON (openid) openid, account, true, occurred_at, generation_id, occurred_at, NULL, id, kind, occurred_at \
+FROM wechat_event WHERE kind = 'subscribe' ORDER BY openid, occurred_at; \
+ANALYZE;";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let scratch = common::Scratch::new(Some(&args.database)).await?;
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse()?,
+        database_url: scratch.url.clone(),
+        redis_url: Some(args.redis.clone()),
+        wechat_token: Some(TOKEN.into()),
+        ..Settings::default()
+    };
+    let first = Application::build(settings.clone()).await?;
+    let second = Application::build(settings).await?;
+    let (a, b) = (
+        format!("http://127.0.0.1:{}", first.port()),
+        format!("http://127.0.0.1:{}", second.port()),
+    );
+    tokio::spawn(first.run_until_stopped());
+    tokio::spawn(second.run_until_stopped());
+
+    let db = Database::connect(&scratch.url).await?;
+    let started = Instant::now();
+    db.execute_unprepared(&SEED.replace("$EVENTS", &args.events.to_string()))
+        .await?;
+    println!(
+        "attribution: seeded 1000 codes, 50 activities, {} events in {:.1} s",
+        args.events,
+        started.elapsed().as_secs_f64()
+    );
+
+    let http = reqwest::Client::new();
+    let to = chrono::Utc::now();
+    let from = to - chrono::Duration::days(30);
+    let period = format!(
+        "from={}&to={}",
+        from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    for query in [
+        "group_by=activity",
+        "group_by=qrcode",
+        "group_by=day&tz=Asia/Shanghai",
+        "group_by=qrcode&activity_id=A7",
+    ] {
+        let url = format!("{a}/api/v1/stats?{query}&{period}");
+        let mut times = Vec::new();
+        let mut groups = 0;
+        for _ in 0..args.runs {
+            let t = Instant::now();
+            let body: serde_json::Value = http
+                .get(&url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            times.push(t.elapsed());
+            groups = body["groups"].as_array().map_or(0, Vec::len);
+        }
+        times.sort_unstable();
+        println!(
+            "  stats {query:<32} {groups:>5} groups  median {:>7.1} ms  min {:>7.1} ms  max {:>7.1} ms",
+            common::ms(times[times.len() / 2]),
+            common::ms(times[0]),
+            common::ms(times[times.len() - 1])
+        );
+    }
+
+    let mut latencies = Vec::with_capacity(args.waits);
+    for n in 0..args.waits {
+        let g = n % 1000 + 1;
+        // A fresh code each round: seeded codes already have scans.
+        db.execute_unprepared(&format!(
+            "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, created_at) \
+             VALUES ('temporary', 'QR_STR_SCENE', 'w{n}', 'succeeded', 'W{n}', 'http://weixin.qq.com/q/w{n}', now())"
+        ))
+        .await?;
+        let id: i64 = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT id FROM qr_generation WHERE ticket = 'W{n}'"),
+            ))
+            .await?
+            .and_then(|r| r.try_get::<i64>("", "id").ok())
+            .ok_or_else(|| anyhow::anyhow!("no code"))?;
+        let waiter = {
+            let (http, url) = (
+                http.clone(),
+                format!("{b}/api/v1/qrcodes/{id}/wait?timeout=10"),
+            );
+            tokio::spawn(async move {
+                let response = http.get(&url).send().await;
+                (Instant::now(), response.map(|r| r.status().as_u16()))
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = chrono::Utc::now().timestamp();
+        let xml = format!(
+            "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[ow{n}]]></FromUserName>\
+             <CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>\
+             <EventKey><![CDATA[w{n}]]></EventKey><Ticket><![CDATA[W{n}]]></Ticket></xml>"
+        );
+        let (timestamp, nonce) = (now.to_string(), format!("{g}{n}"));
+        let signature = sign(&[TOKEN, &timestamp, &nonce]);
+        let callback = format!(
+            "{a}/wechat/callback?signature={signature}&timestamp={timestamp}&nonce={nonce}"
+        );
+        let answered = http
+            .post(&callback)
+            .body(xml)
+            .send()
+            .await?
+            .error_for_status()?;
+        let callback_done = Instant::now();
+        drop(answered);
+        let (waiter_done, status) = waiter.await?;
+        if status.ok() == Some(200) {
+            latencies.push(waiter_done.saturating_duration_since(callback_done));
+        }
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))]
+    };
+    if latencies.is_empty() {
+        println!("  wait: no waiter was answered");
+    } else {
+        println!(
+            "  wait on instance B, scan stored by instance A: {} of {} answered; callback answer -> waiter answer p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            latencies.len(),
+            args.waits,
+            common::ms(pct(0.5)),
+            common::ms(pct(0.99)),
+            common::ms(pct(1.0))
+        );
+    }
+    db.close().await?;
+    scratch.drop_database().await
+}
