@@ -55,14 +55,13 @@ SELECT 'seed:' || i, 'gh_bench', 'o' || (i % 200000), \
        CASE WHEN k < 8 THEN 's' || g END, CASE WHEN k < 8 THEN 'T' || g END, \
        CASE WHEN k = 9 THEN i END, extract(epoch FROM t)::bigint, t, t, \
        CASE WHEN k < 8 THEN g END, NULL, '<xml/>' \
-FROM (SELECT i, i % 10 AS k, (i * 7919) % 1000 + 1 AS g, \
+FROM (SELECT i, i % 10 AS k, (i / 10) % 1000 + 1 AS g, \
              now() - make_interval(secs => (i * 2.592) % 2592000) AS t \
       FROM generate_series(1::bigint, $EVENTS) AS i) AS s; \
 INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, first_generation_id, subscribed_at, \
        unsubscribed_at, last_event_id, last_event_kind, last_event_at) \
 SELECT DISTINCT ON (openid) openid, account, true, occurred_at, generation_id, occurred_at, NULL, id, kind, occurred_at \
-FROM wechat_event WHERE kind = 'subscribe' ORDER BY openid, occurred_at; \
-ANALYZE;";
+FROM wechat_event WHERE kind = 'subscribe' ORDER BY openid, occurred_at;";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_create_qr_generation;
 mod m20261121_000002_create_events;
 mod m20261121_000003_create_account_binding;
+mod m20261121_000004_cover_scan_index;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_create_qr_generation::Migration),
             Box::new(m20261121_000002_create_events::Migration),
             Box::new(m20261121_000003_create_account_binding::Migration),
+            Box::new(m20261121_000004_cover_scan_index::Migration),
         ]
     }
 }

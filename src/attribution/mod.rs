@@ -4,3 +4,4 @@
 pub mod events;
 pub mod followers;
 pub mod stats;
+mod stats_sql;

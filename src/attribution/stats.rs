@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{DatabaseConnection, DbErr, FromQueryResult};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -167,16 +167,17 @@ pub struct Group {
     pub figures: Figures,
 }
 
+/// One result row of the statistics query.
 #[derive(Debug, FromQueryResult)]
-struct Row {
-    key: Option<String>,
-    qrcode_id: Option<i64>,
-    activity_id: Option<String>,
-    scans: i64,
-    unique_scanners: i64,
-    new_followers: i64,
-    returning_scans: i64,
-    unsubscribes: i64,
+pub(super) struct Row {
+    pub(super) key: Option<String>,
+    pub(super) qrcode_id: Option<i64>,
+    pub(super) activity_id: Option<String>,
+    pub(super) scans: i64,
+    pub(super) unique_scanners: i64,
+    pub(super) new_followers: i64,
+    pub(super) returning_scans: i64,
+    pub(super) unsubscribes: i64,
 }
 
 impl Row {
@@ -192,23 +193,6 @@ impl Row {
     }
 }
 
-const EVENTS: &str = "WITH ev AS ( \
-    SELECT e.generation_id AS gid, e.kind AS kind, e.openid AS openid, e.occurred_at AS at \
-    FROM wechat_event e \
-    WHERE e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL \
-      AND e.occurred_at >= $1 AND e.occurred_at < $2 \
-    UNION ALL \
-    SELECT f.first_generation_id, 'unsubscribe', e.openid, e.occurred_at \
-    FROM wechat_event e JOIN wechat_follower f ON f.openid = e.openid \
-    WHERE e.kind = 'unsubscribe' AND f.first_generation_id IS NOT NULL \
-      AND e.occurred_at >= $1 AND e.occurred_at < $2 ) ";
-
-const FIGURES: &str = "COALESCE(SUM(CASE WHEN ev.kind <> 'unsubscribe' THEN 1 ELSE 0 END), 0) AS scans, \
-    COUNT(DISTINCT CASE WHEN ev.kind <> 'unsubscribe' THEN ev.openid END) AS unique_scanners, \
-    COALESCE(SUM(CASE WHEN ev.kind = 'subscribe' THEN 1 ELSE 0 END), 0) AS new_followers, \
-    COALESCE(SUM(CASE WHEN ev.kind = 'scan' THEN 1 ELSE 0 END), 0) AS returning_scans, \
-    COALESCE(SUM(CASE WHEN ev.kind = 'unsubscribe' THEN 1 ELSE 0 END), 0) AS unsubscribes ";
-
 /// The groups (sorted: days ascending with every day present; others by new followers)
 /// and the totals of the period.
 ///
@@ -218,104 +202,8 @@ pub async fn compute(
     db: &DatabaseConnection,
     q: &StatsQuery,
 ) -> Result<(Vec<Group>, Figures), DbErr> {
-    let backend = db.get_database_backend();
-    let mut params: Vec<Value> = vec![q.from.into(), q.to.into()];
-    let mut filter = String::new();
-    if let Some(activity) = &q.activity_id {
-        params.push(activity.clone().into());
-        filter = format!("WHERE g.activity_id = ${}", params.len());
-    }
-    let (select, join, group) = match q.group_by {
-        GroupBy::Activity => (
-            "g.activity_id AS key, CAST(NULL AS BIGINT) AS qrcode_id, CAST(NULL AS TEXT) AS activity_id",
-            String::new(),
-            "GROUP BY g.activity_id",
-        ),
-        GroupBy::Qrcode => (
-            "CAST(g.id AS TEXT) AS key, g.id AS qrcode_id, g.activity_id AS activity_id",
-            String::new(),
-            "GROUP BY g.id, g.activity_id",
-        ),
-        GroupBy::Day if backend == DbBackend::Postgres => {
-            params.push(q.tz.name().into());
-            let tz = params.len();
-            let select = format!(
-                "to_char(ev.at AT TIME ZONE ${tz}, 'YYYY-MM-DD') AS key, CAST(NULL AS BIGINT) AS qrcode_id, CAST(NULL AS TEXT) AS activity_id"
-            );
-            // The totals do not use the time zone: they bind one parameter less.
-            let totals_len = params.len() - 1;
-            return finish(
-                db,
-                q,
-                params,
-                totals_len,
-                &select,
-                "",
-                &filter,
-                "GROUP BY 1",
-            )
-            .await;
-        }
-        GroupBy::Day => {
-            let mut values = Vec::new();
-            for (label, start, end) in q.days() {
-                let n = params.len();
-                params.extend([label.into(), start.into(), end.into()]);
-                values.push(format!(
-                    "SELECT ${} AS day, ${} AS lo, ${} AS hi",
-                    n + 1,
-                    n + 2,
-                    n + 3
-                ));
-            }
-            let join = format!(
-                "JOIN ({}) d ON ev.at >= d.lo AND ev.at < d.hi",
-                values.join(" UNION ALL ")
-            );
-            (
-                "d.day AS key, CAST(NULL AS BIGINT) AS qrcode_id, CAST(NULL AS TEXT) AS activity_id",
-                join,
-                "GROUP BY d.day",
-            )
-        }
-    };
-    let totals_len = params.len();
-    finish(db, q, params, totals_len, select, &join, &filter, group).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn finish(
-    db: &DatabaseConnection,
-    q: &StatsQuery,
-    mut params: Vec<Value>,
-    totals_len: usize,
-    select: &str,
-    join: &str,
-    filter: &str,
-    group: &str,
-) -> Result<(Vec<Group>, Figures), DbErr> {
-    let base = format!(
-        "{EVENTS} SELECT {{}} FROM ev JOIN qr_generation g ON g.id = ev.gid {join} {filter}"
-    );
-    let grouped = format!(
-        "{} {group}",
-        base.replacen("{}", &format!("{select}, {FIGURES}"), 1)
-    );
-    let totals = base.replacen("{}", &format!("CAST(NULL AS TEXT) AS key, CAST(NULL AS BIGINT) AS qrcode_id, CAST(NULL AS TEXT) AS activity_id, {FIGURES}"), 1);
-    let backend = db.get_database_backend();
-    let rows = Row::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        grouped,
-        params.clone(),
-    ))
-    .all(db)
-    .await?;
-    params.truncate(totals_len);
-    let total = Row::find_by_statement(Statement::from_sql_and_values(backend, totals, params))
-        .one(db)
-        .await?
-        .map(|r| r.figures())
-        .unwrap_or_default();
+    let (rows, total) = super::stats_sql::run(db, q).await?;
+    let total = total.map(|r| r.figures()).unwrap_or_default();
     let mut groups: Vec<Group> = rows
         .into_iter()
         .map(|r| Group {
