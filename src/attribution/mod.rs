@@ -3,5 +3,6 @@
 
 pub mod events;
 pub mod followers;
+pub mod period;
 pub mod stats;
 mod stats_sql;
