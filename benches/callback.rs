@@ -112,7 +112,16 @@ async fn main() -> anyhow::Result<()> {
         event_committers: args.committers,
         ..Settings::default()
     };
-    let app = Application::build(settings).await?;
+    // Safe mode refuses plaintext pushes, so plaintext goes to an instance without the key
+    // (same process, same database).
+    let safe_app = Application::build(settings.clone()).await?;
+    let safe_base = format!("http://127.0.0.1:{}", safe_app.port());
+    tokio::spawn(safe_app.run_until_stopped());
+    let app = Application::build(Settings {
+        wechat_encoding_aes_key: None,
+        ..settings
+    })
+    .await?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
 
@@ -133,8 +142,9 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let n = args.requests;
     let build = |path: &str, offset: usize, safe: Option<&MessageCrypto>| -> Vec<Request> {
+        let base = if safe.is_some() { &safe_base } else { &base };
         (offset..offset + n)
-            .map(|i| push(&base, path, i, safe))
+            .map(|i| push(base, path, i, safe))
             .collect()
     };
     // Warm-up of both routes.

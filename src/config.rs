@@ -160,19 +160,19 @@ impl Settings {
         if self.wechat_appid.as_deref().is_some_and(str::is_empty) {
             self.wechat_appid = None;
         }
-        if self
-            .wechat_secret
-            .as_ref()
-            .is_some_and(|s| s.expose_secret().is_empty())
-        {
-            self.wechat_secret = None;
-        }
-        if self
-            .api_keys
-            .as_ref()
-            .is_some_and(|s| s.expose_secret().trim().is_empty())
-        {
-            self.api_keys = None;
+        for secret in [
+            &mut self.wechat_secret,
+            &mut self.api_keys,
+            &mut self.wechat_token,
+            &mut self.wechat_encoding_aes_key,
+            &mut self.wechat_encoding_aes_key_previous,
+        ] {
+            if secret
+                .as_ref()
+                .is_some_and(|s| s.expose_secret().trim().is_empty())
+            {
+                *secret = None;
+            }
         }
     }
 

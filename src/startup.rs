@@ -185,7 +185,12 @@ fn wechat(settings: &Settings, redis: Option<ConnectionManager>) -> anyhow::Resu
 
 /// The callback's token and AES keys; the sandbox signs with `WECHAT_TOKEN` or `sandbox`.
 fn callback_keys(settings: &Settings) -> anyhow::Result<Option<CallbackKeys>> {
-    let token = match (&settings.wechat_token, settings.sandbox()) {
+    use secrecy::ExposeSecret;
+    let configured = settings
+        .wechat_token
+        .as_ref()
+        .filter(|t| !t.expose_secret().trim().is_empty());
+    let token = match (configured, settings.sandbox()) {
         (Some(token), _) => token.clone(),
         (None, true) => SecretString::from(SANDBOX_TOKEN),
         (None, false) => {

@@ -77,6 +77,7 @@ pub async fn of_code(
             UNION ALL \
             SELECT * FROM (SELECT e.* FROM wechat_event e JOIN wechat_follower f ON f.openid = e.openid \
                 WHERE f.first_generation_id = $1 AND e.kind = 'unsubscribe' AND e.id < $2 \
+                AND e.occurred_at >= f.first_followed_at \
                 ORDER BY e.id DESC LIMIT $3) AS unsubscribes \
         ) AS events ORDER BY id DESC LIMIT $3";
     let statement = Statement::from_sql_and_values(

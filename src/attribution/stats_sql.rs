@@ -22,6 +22,7 @@ const EVENTS: &str = "WITH ev AS ( \
     SELECT f.first_generation_id, 'unsubscribe', e.openid, e.occurred_at \
     FROM wechat_event e JOIN wechat_follower f ON f.openid = e.openid \
     WHERE e.kind = 'unsubscribe' AND f.first_generation_id IS NOT NULL \
+      AND e.occurred_at >= f.first_followed_at \
       AND e.occurred_at >= $1 AND e.occurred_at < $2 )";
 
 /// Per group and scanner.

@@ -1,6 +1,6 @@
 //! Storing a batch on Postgres in one statement: the events arrive as one JSON parameter,
-//! are linked to their generations (ticket first, else the latest generation with the
-//! scene), inserted skipping stored keys, and folded into their followers, atomically.
+//! are linked to their generations (by Ticket when they have one, else the latest
+//! generation with the scene), inserted skipping stored keys, and folded into their followers, atomically.
 //! One round trip and one prepared statement whatever the batch size.
 
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ const STORE_BATCH: &str = "WITH input AS ( \
         WHERE i.kind IN ('subscribe', 'scan') AND g.ticket = i.ticket AND g.status = 'succeeded' \
         ORDER BY g.id DESC LIMIT 1) bt ON true \
     LEFT JOIN LATERAL (SELECT g.id, g.reply FROM qr_generation g \
-        WHERE bt.id IS NULL AND i.kind IN ('subscribe', 'scan') AND g.scene = i.scene \
+        WHERE i.ticket IS NULL AND i.kind IN ('subscribe', 'scan') AND g.scene = i.scene \
         AND g.status = 'succeeded' ORDER BY g.id DESC LIMIT 1) bs ON true \
     ORDER BY i.dedup_key \
     ON CONFLICT (dedup_key) DO NOTHING \

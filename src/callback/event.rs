@@ -98,8 +98,10 @@ impl IncomingEvent {
         };
         // A scene longer than a scene can be is not one of ours; keep it in event_key only.
         let scene = scene.filter(|s| !s.is_empty() && s.chars().count() <= 64);
-        let dedup_key = match message.msg_id {
-            Some(id) if message.event.is_none() => format!("m:{id}"),
+        let dedup_key = match (message.msg_id, message.template_msg_id) {
+            (Some(id), _) if message.event.is_none() => format!("m:{id}"),
+            // Two template reports for one user can share a second: their MsgID tells them apart.
+            (_, Some(id)) => format!("t:{id}"),
             _ => {
                 let mut h = Sha1::new();
                 for part in [

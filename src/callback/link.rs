@@ -1,5 +1,6 @@
-//! Tying scans back to generations: by ticket first, otherwise the latest generation with
-//! the scene (assigned and legacy keys included). Resolved for a whole batch in two queries.
+//! Tying scans back to generations: by Ticket when the push has one (a Ticket that is not
+//! ours links to nothing), otherwise the latest generation with the scene (assigned and
+//! legacy keys included). Resolved for a whole batch in two queries.
 
 use std::collections::HashMap;
 
@@ -51,7 +52,7 @@ pub async fn resolve<C: ConnectionTrait>(
     let scenes: Vec<&str> = dedup(
         scans
             .iter()
-            .filter(|e| e.ticket.as_ref().is_none_or(|t| !by_ticket.contains_key(t)))
+            .filter(|e| e.ticket.is_none())
             .filter_map(|e| e.scene.as_deref()),
     );
     let by_scene: HashMap<String, Link> = query(
@@ -71,11 +72,12 @@ pub async fn resolve<C: ConnectionTrait>(
             if !matches!(e.kind, EventKind::Subscribe | EventKind::Scan) {
                 return None;
             }
-            e.ticket
-                .as_ref()
-                .and_then(|t| by_ticket.get(t))
-                .or_else(|| e.scene.as_ref().and_then(|s| by_scene.get(s)))
-                .cloned()
+            // A Ticket that is none of ours is a code made elsewhere (maybe with the same
+            // scene): it links to nothing. Without a Ticket, the scene decides.
+            match &e.ticket {
+                Some(t) => by_ticket.get(t).cloned(),
+                None => e.scene.as_ref().and_then(|s| by_scene.get(s)).cloned(),
+            }
         })
         .collect())
 }

@@ -42,6 +42,9 @@ pub enum VerifyError {
     /// Safe mode push that no configured key decrypts (or of another appid).
     #[error("the encrypted message cannot be decrypted: {0}")]
     Decrypt(String),
+    /// A plaintext push arrived although safe mode is configured: its body is not signed.
+    #[error("plaintext push refused: WECHAT_ENCODING_AES_KEY is set, so pushes must be encrypted")]
+    PlaintextRefused,
     /// A safe-mode push arrived but no EncodingAESKey is configured.
     #[error("safe-mode push but WECHAT_ENCODING_AES_KEY is not set")]
     NoAesKey,
@@ -173,6 +176,11 @@ impl CallbackKeys {
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case("aes"))
         {
+            // The plain signature does not cover the body: with safe mode configured, a
+            // replayed query with another body must not get in.
+            if !self.crypto.is_empty() {
+                return Err(VerifyError::PlaintextRefused);
+            }
             let message = message::parse(text)?;
             return Ok(VerifiedPush {
                 message,

@@ -144,7 +144,7 @@ impl ApiClient {
         if e.is_timeout() {
             WeChatError::Timeout(self.timeout)
         } else {
-            WeChatError::Transport(e)
+            WeChatError::from(e)
         }
     }
 }

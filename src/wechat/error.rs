@@ -86,7 +86,9 @@ impl WeChatError {
 }
 
 impl From<reqwest::Error> for WeChatError {
+    /// The URL is dropped: it carries the access token (and, for the classic token API,
+    /// the secret), and this error is logged.
     fn from(e: reqwest::Error) -> Self {
-        Self::Transport(e)
+        Self::Transport(e.without_url())
     }
 }

@@ -1,5 +1,7 @@
 //! The WeChat protocol: QR code limits, the API client, the access token, callback
-//! signatures, safe-mode crypto and push XML, the sandbox and a fake of WeChat's HTTP API. No actix handlers and no database here.
+//! signatures, safe-mode crypto and push XML, the sandbox, and a fake of WeChat's HTTP API
+//! (an actix server of its own, for tests, benchmarks and `qrscene fake-wechat`). No database
+//! and none of the service's handlers here.
 
 pub mod client;
 pub mod crypto;

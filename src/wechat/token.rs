@@ -15,12 +15,13 @@ use super::error::WeChatError;
 
 /// How long before WeChat's expiry a token is refreshed (or half its life, if shorter).
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(300);
-/// How long the Redis fetch lock lives if its owner dies holding it.
-const LOCK_TTL: Duration = Duration::from_secs(15);
+/// How long the Redis fetch lock lives if its owner dies holding it: longer than one
+/// fetch can take (3 attempts of `WECHAT_TIMEOUT_MS` plus backoff at the default 5 s).
+const LOCK_TTL: Duration = Duration::from_secs(30);
 /// How often a waiting instance re-reads Redis.
 const LOCK_POLL: Duration = Duration::from_millis(20);
 /// How long an instance waits for another one's fetch before giving up.
-const LOCK_WAIT: Duration = Duration::from_secs(20);
+const LOCK_WAIT: Duration = Duration::from_secs(35);
 
 const RELEASE_IF_OWNER: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 

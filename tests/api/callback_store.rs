@@ -149,16 +149,77 @@ async fn unsubscribe_and_resubscribe_update_the_follower_and_keep_first_touch() 
     );
     assert_eq!(f.first_followed_at.unwrap().timestamp(), t);
     assert_eq!(f.subscribed_at.unwrap().timestamp(), t + 20);
-    // A late retry of the old unsubscribe does not undo the newer subscribe.
-    Push::plain(&steps[1]).send(&app).await;
-    assert!(app.follower("oF").await.unwrap().subscribed);
-    assert_eq!(app.events().await.len(), 3);
+    // An older event that arrives late (never stored before) does not undo the newer subscribe.
+    assert_eq!(
+        Push::plain(&unsubscribe("oF", t + 15)).send(&app).await.0,
+        200
+    );
+    let f = app.follower("oF").await.unwrap();
+    assert!(
+        f.subscribed,
+        "a late unsubscribe of t+15 must not undo the subscribe of t+20"
+    );
+    assert_eq!(f.last_event_kind, "subscribe");
+    assert_eq!(f.subscribed_at.unwrap().timestamp(), t + 20);
+    assert_eq!(app.events().await.len(), 4);
     // A plain follow (no scene) of someone new has no first touch.
     Push::plain(&subscribe("oPlain", t, None, None))
         .send(&app)
         .await;
     let plain = app.follower("oPlain").await.unwrap();
     assert!(plain.subscribed && plain.first_generation_id.is_none());
+}
+
+#[tokio::test]
+async fn a_ticket_that_is_not_ours_links_to_nothing_even_with_a_known_scene() {
+    let app = spawn_app().await;
+    let (_, ours) = app
+        .create(json!({"kind":"temporary","scene_id":3,"reply":"ours"}))
+        .await;
+    let (_, body) = Push::plain(&scan(
+        "oPoster",
+        now(),
+        "3",
+        Some("gQH_an_old_poster_made_elsewhere=="),
+    ))
+    .send(&app)
+    .await;
+    assert_eq!(
+        body, "success",
+        "no reply of our code for someone else's poster"
+    );
+    let (_, body) = Push::plain(&scan("oPoster", now() + 1, "3", ours["ticket"].as_str()))
+        .send(&app)
+        .await;
+    assert!(body.contains("ours"));
+    let events = app.events().await;
+    assert_eq!(events[0].generation_id, None);
+    assert_eq!(events[1].generation_id, ours["id"].as_i64());
+}
+
+#[tokio::test]
+async fn template_reports_of_one_second_are_told_apart_by_msgid() {
+    let app = spawn_app().await;
+    let report = |id: u64| {
+        format!(
+            "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[oT]]></FromUserName>\
+             <CreateTime>1714036600</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+             <Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>{id}</MsgID><Status><![CDATA[success]]></Status></xml>"
+        )
+    };
+    for id in [200163836, 200163837, 200163836] {
+        assert_eq!(
+            Push::plain(&report(id)).send(&app).await,
+            (200, "success".into())
+        );
+    }
+    let events = app.events().await;
+    assert_eq!(
+        events.len(),
+        2,
+        "two reports, the third push a retry of the first"
+    );
+    assert!(events.iter().all(|e| e.kind == "template_send_job_finish"));
 }
 
 #[tokio::test]
