@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::wechat::qrcode::showqrcode_url;
 
 /// A generation as the JSON API answers it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GenerationView {
     /// Generation id.
     pub id: i64,
@@ -56,7 +56,7 @@ pub struct GenerationView {
 }
 
 /// Links to the locally drawn images.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Images {
     /// PNG.
     pub png: String,

@@ -177,10 +177,9 @@ pub async fn user_bindings(
         .into());
     };
     let (current, history) = bindings::of_user(&db.0, &generations, &user).await?;
-    let current = current.and_then(|id| history.iter().find(|b| b.id == id));
     Ok(HttpResponse::Ok().json(UserBindings {
         external_user_id: user,
-        current,
+        current: current.as_ref(),
         history: &history,
     }))
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::account_binding::{self, Column, Entity};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -48,7 +48,7 @@ pub enum Status {
 }
 
 /// A binding as the API answers it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BindingView {
     /// Binding id.
     pub id: i64,
@@ -154,7 +154,8 @@ pub async fn get(
     view(db, generations, row).await
 }
 
-/// The bindings of one external user, newest first, and which one is current.
+/// The current binding of one external user (their latest bound one, among all their
+/// bindings), and their latest bindings, newest first.
 ///
 /// # Errors
 /// The database failed.
@@ -162,7 +163,7 @@ pub async fn of_user(
     db: &DatabaseConnection,
     generations: &Generations,
     external_user_id: &str,
-) -> Result<(Option<i64>, Vec<BindingView>), ApiError> {
+) -> Result<(Option<BindingView>, Vec<BindingView>), ApiError> {
     let rows = Entity::find()
         .filter(Column::ExternalUserId.eq(external_user_id))
         .order_by_desc(Column::Id)
@@ -173,12 +174,30 @@ pub async fn of_user(
     for row in rows {
         views.push(view(db, generations, row).await?);
     }
-    let current = views
-        .iter()
-        .filter(|v| v.status == Status::Bound)
-        .max_by_key(|v| (v.bound_at, v.id))
-        .map(|v| v.id);
+    // Bound means scanned: the binding whose first scan is the latest is the current one.
+    let latest_bound = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT b.id AS id FROM account_binding b \
+         JOIN wechat_event e ON e.generation_id = b.generation_id AND e.kind IN ('subscribe', 'scan') \
+         WHERE b.external_user_id = $1 GROUP BY b.id ORDER BY MIN(e.id) DESC LIMIT 1",
+        [external_user_id.into()],
+    );
+    let current = match IdRow::find_by_statement(latest_bound).one(db).await? {
+        Some(IdRow { id }) => match views.iter().position(|v| v.id == id) {
+            Some(i) => Some(views[i].clone()),
+            None => match Entity::find_by_id(id).one(db).await? {
+                Some(row) => Some(view(db, generations, row).await?),
+                None => None,
+            },
+        },
+        None => None,
+    };
     Ok((current, views))
+}
+
+#[derive(Debug, FromQueryResult)]
+struct IdRow {
+    id: i64,
 }
 
 async fn view(
