@@ -4,10 +4,9 @@ use chrono::{DateTime, Utc};
 use entity::wechat_event::Model;
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Statement};
 use serde::Serialize;
-use utoipa::ToSchema;
 
-/// Largest page of events.
-pub const MAX_PAGE: u64 = 200;
+use crate::paging::PageRequest;
+use utoipa::ToSchema;
 
 /// A stored push, without its XML.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -65,12 +64,10 @@ impl From<Model> for EventView {
 pub async fn of_code(
     db: &DatabaseConnection,
     generation: i64,
-    before: Option<i64>,
-    limit: u64,
+    page: PageRequest,
 ) -> Result<(Vec<EventView>, Option<i64>), DbErr> {
-    let limit = limit.clamp(1, MAX_PAGE);
-    let before = before.unwrap_or(i64::MAX);
-    let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+    let before = page.before.unwrap_or(i64::MAX);
+    let fetch = i64::try_from(page.limit + 1).unwrap_or(i64::MAX);
     let sql = "SELECT * FROM ( \
             SELECT * FROM (SELECT * FROM wechat_event WHERE generation_id = $1 AND id < $2 \
                 ORDER BY id DESC LIMIT $3) AS scans \
@@ -89,11 +86,6 @@ pub async fn of_code(
         .from_raw_sql(statement)
         .all(db)
         .await?;
-    let next = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.id)
-    } else {
-        None
-    };
+    let next = page.cut(&mut rows, |r| r.id);
     Ok((rows.into_iter().map(EventView::from).collect(), next))
 }

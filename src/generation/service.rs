@@ -13,6 +13,7 @@ use super::legacy::LegacyRequest;
 use super::request::{NewGeneration, Payload};
 use super::scene_key;
 use crate::error::ApiError;
+use crate::paging::PageRequest;
 use crate::wechat::WeChat;
 use crate::wechat::qrcode::{
     ExpireSeconds, MAX_PERMANENT_CODES, QrKind, QrSpec, QrTicket, Scene, SceneStr,
@@ -22,8 +23,6 @@ use crate::wechat::qrcode::{
 pub const SUCCEEDED: &str = "succeeded";
 /// Status of a generation that got no ticket.
 pub const FAILED: &str = "failed";
-/// Largest page of a listing.
-pub const MAX_PAGE: u64 = 200;
 
 /// A code made now, or the permanent code stored earlier for the same scene.
 #[derive(Debug)]
@@ -56,10 +55,8 @@ pub struct ListFilter {
     pub kind: Option<QrKind>,
     /// `succeeded` or `failed`.
     pub status: Option<String>,
-    /// Only ids below this one (the previous page's `next_cursor`).
-    pub before: Option<i64>,
-    /// Page size, 1..=200.
-    pub limit: u64,
+    /// Which page.
+    pub page: PageRequest,
 }
 
 /// The generation service: WeChat, the log, and the default expiry.
@@ -208,21 +205,15 @@ impl Generations {
         if let Some(status) = filter.status {
             query = query.filter(Column::Status.eq(status));
         }
-        if let Some(before) = filter.before {
+        if let Some(before) = filter.page.before {
             query = query.filter(Column::Id.lt(before));
         }
-        let limit = filter.limit.clamp(1, MAX_PAGE);
         let mut rows = query
             .order_by_desc(Column::Id)
-            .limit(limit + 1)
+            .limit(filter.page.limit + 1)
             .all(&self.db)
             .await?;
-        let next = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.id)
-        } else {
-            None
-        };
+        let next = filter.page.cut(&mut rows, |r| r.id);
         Ok((rows, next))
     }
 

@@ -12,7 +12,7 @@ use crate::attribution::{events, followers};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
-use crate::wechat::qrcode::LimitError;
+use crate::paging::PageRequest;
 
 /// The database, for read-only queries.
 pub struct ReadDb(pub DatabaseConnection);
@@ -60,19 +60,8 @@ pub async fn code_events(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     generations.get(id).await?;
-    let before = page
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| bad("cursor", "must be a next_cursor from a previous page"))
-        })
-        .transpose()?;
-    let limit = page.limit.unwrap_or(50);
-    if !(1..=events::MAX_PAGE).contains(&limit) {
-        return Err(bad("limit", "must be between 1 and 200"));
-    }
-    let (items, next) = events::of_code(&db.0, id, before, limit).await?;
+    let page = PageRequest::parse(page.cursor.as_deref(), page.limit)?;
+    let (items, next) = events::of_code(&db.0, id, page).await?;
     Ok(HttpResponse::Ok().json(EventPage {
         items,
         next_cursor: next.map(|n| n.to_string()),
@@ -184,11 +173,4 @@ pub async fn stats(
         groups,
         totals,
     }))
-}
-
-fn bad(field: &'static str, rule: &str) -> ApiError {
-    ApiError::Invalid(LimitError {
-        field,
-        rule: rule.to_owned(),
-    })
 }

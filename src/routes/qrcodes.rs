@@ -11,6 +11,7 @@ use crate::generation::service::{FAILED, ListFilter, SUCCEEDED};
 use crate::generation::view::GenerationView;
 use crate::generation::{Created, Generations};
 use crate::image as drawing;
+use crate::paging::PageRequest;
 use crate::wechat::qrcode::{LimitError, QrKind};
 
 /// Base of `showqrcode` links.
@@ -133,23 +134,12 @@ pub async fn list(
             ));
         }
     };
-    let before = q
-        .cursor
-        .map(|c| {
-            c.parse::<i64>()
-                .map_err(|_| bad("cursor", "must be a next_cursor from a previous page"))
-        })
-        .transpose()?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=crate::generation::service::MAX_PAGE).contains(&limit) {
-        return Err(bad("limit", "must be between 1 and 200"));
-    }
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let filter = ListFilter {
         activity_id: q.activity_id,
         kind: q.kind.as_deref().map(QrKind::parse).transpose()?,
         status,
-        before,
-        limit,
+        page,
     };
     let (rows, next) = generations.list(filter).await?;
     let items: Vec<_> = rows
