@@ -10,8 +10,9 @@ use sea_orm::{
 
 use super::stats::{GroupBy, Row, StatsQuery};
 
-/// Memory one statistics query may use to aggregate before spilling to disk (Postgres).
-const WORK_MEM: &str = "SET LOCAL work_mem = '64MB'";
+/// Memory one statistics query may use to aggregate before spilling to disk, and the time
+/// it may take before Postgres cancels it (a dashboard must not pin the database).
+const LIMITS: &str = "SET LOCAL work_mem = '64MB'; SET LOCAL statement_timeout = '20s'";
 
 const EVENTS: &str = "WITH ev AS ( \
     SELECT e.generation_id AS gid, e.kind AS kind, e.openid AS openid, e.occurred_at AS at \
@@ -112,7 +113,7 @@ pub(super) async fn run(
              FROM per GROUP BY GROUPING SETS ((key, qrcode_id, activity_id), ())"
         );
         let txn = db.begin().await?;
-        txn.execute_unprepared(WORK_MEM).await?;
+        txn.execute_unprepared(LIMITS).await?;
         let marked =
             Marked::find_by_statement(Statement::from_sql_and_values(backend, sql, params))
                 .all(&txn)
