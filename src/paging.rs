@@ -36,16 +36,13 @@ impl PageRequest {
         let before = cursor
             .map(|c| c.parse::<i64>())
             .transpose()
-            .map_err(|_| LimitError {
-                field: "cursor",
-                rule: "must be a next_cursor from a previous page".into(),
-            })?;
+            .map_err(|_| LimitError::new("cursor", "must be a next_cursor from a previous page"))?;
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(LimitError {
-                field: "limit",
-                rule: format!("must be between 1 and {MAX_PAGE}"),
-            });
+            return Err(LimitError::new(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
         }
         Ok(Self { before, limit })
     }

@@ -49,21 +49,22 @@ impl StatsQuery {
         tz: Option<&str>,
         activity_id: Option<String>,
     ) -> Result<Self, LimitError> {
-        let limit = |field, rule: &str| LimitError {
-            field,
-            rule: rule.to_owned(),
-        };
         let group_by = match group_by {
             Some("activity") => GroupBy::Activity,
             Some("qrcode") => GroupBy::Qrcode,
             Some("day") => GroupBy::Day,
-            _ => return Err(limit("group_by", "must be activity, qrcode or day")),
+            _ => {
+                return Err(LimitError::new(
+                    "group_by",
+                    "must be activity, qrcode or day",
+                ));
+            }
         };
         let time = |field: &'static str, v: Option<&str>| {
             v.and_then(|v| DateTime::parse_from_rfc3339(v).ok())
                 .map(|t| t.with_timezone(&Utc))
                 .ok_or_else(|| {
-                    limit(
+                    LimitError::new(
                         field,
                         "must be an RFC 3339 time, e.g. 2026-11-01T00:00:00+08:00",
                     )
@@ -71,15 +72,17 @@ impl StatsQuery {
         };
         let (from, to) = (time("from", from)?, time("to", to)?);
         if from >= to {
-            return Err(limit("to", "must be after from"));
+            return Err(LimitError::new("to", "must be after from"));
         }
         if (to - from).num_days() > MAX_DAYS {
-            return Err(limit("to", "the period may span at most 366 days"));
+            return Err(LimitError::new(
+                "to",
+                "the period may span at most 366 days",
+            ));
         }
-        let tz = tz
-            .unwrap_or("Asia/Shanghai")
-            .parse::<Tz>()
-            .map_err(|_| limit("tz", "must be an IANA time zone such as Asia/Shanghai"))?;
+        let tz = tz.unwrap_or("Asia/Shanghai").parse::<Tz>().map_err(|_| {
+            LimitError::new("tz", "must be an IANA time zone such as Asia/Shanghai")
+        })?;
         let activity_id = activity_id.filter(|a| !a.is_empty());
         Ok(Self {
             group_by,

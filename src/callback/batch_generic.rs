@@ -76,7 +76,9 @@ pub async fn commit(
     let mut stored = HashMap::with_capacity(unique.len());
     let mut follow = Vec::new();
     for row in inserted {
-        if let Some(e) = unique.iter().find(|e| e.dedup_key == row.dedup_key) {
+        // `unique` is sorted by key.
+        if let Ok(i) = unique.binary_search_by(|e| e.dedup_key.as_str().cmp(&row.dedup_key)) {
+            let e = unique[i];
             follow.push(FollowEvent {
                 event: e,
                 id: row.id,

@@ -60,12 +60,15 @@ impl TryFrom<LegacyBody> for LegacyRequest {
         let scene_source = match body.scene_str {
             Some(Value::String(s)) if !s.trim().is_empty() => s,
             Some(Value::String(_)) | None | Some(Value::Null) => {
-                return Err(limit("sceneStr", "is required and must not be empty"));
+                return Err(LimitError::new(
+                    "sceneStr",
+                    "is required and must not be empty",
+                ));
             }
-            Some(_) => return Err(limit("sceneStr", "must be a string")),
+            Some(_) => return Err(LimitError::new("sceneStr", "must be a string")),
         };
         if scene_source.len() > MAX_SCENE_STR_BYTES {
-            return Err(limit(
+            return Err(LimitError::new(
                 "sceneStr",
                 format!("must be at most {MAX_SCENE_STR_BYTES} bytes"),
             ));
@@ -74,14 +77,14 @@ impl TryFrom<LegacyBody> for LegacyRequest {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => Some(
                 n.as_i64()
-                    .ok_or_else(|| limit("second", "must be an integer"))?,
+                    .ok_or_else(|| LimitError::new("second", "must be an integer"))?,
             ),
             Some(Value::String(s)) => Some(
                 s.trim()
                     .parse::<i64>()
-                    .map_err(|_| limit("second", "must be an integer"))?,
+                    .map_err(|_| LimitError::new("second", "must be an integer"))?,
             ),
-            Some(_) => return Err(limit("second", "must be an integer")),
+            Some(_) => return Err(LimitError::new("second", "must be an integer")),
         }
         .map(|n| ExpireSeconds::parse("second", n))
         .transpose()?;
@@ -107,13 +110,6 @@ pub fn decode_json_object(s: &str) -> Option<Value> {
         .find_map(|a| GeneralPurpose::new(a, config).decode(s).ok())
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
         .filter(Value::is_object)
-}
-
-fn limit(field: &'static str, rule: impl Into<String>) -> LimitError {
-    LimitError {
-        field,
-        rule: rule.into(),
-    }
 }
 
 #[cfg(test)]

@@ -50,10 +50,10 @@ impl Payload {
     /// Not an object, over 8 KiB, or an `activity_id` that is neither a string nor a number.
     pub fn parse(field: &'static str, value: Value) -> Result<Self, LimitError> {
         if !value.is_object() {
-            return Err(limit(field, "must be a JSON object"));
+            return Err(LimitError::new(field, "must be a JSON object"));
         }
         if value.to_string().len() > MAX_PAYLOAD_BYTES {
-            return Err(limit(
+            return Err(LimitError::new(
                 field,
                 format!("must be at most {MAX_PAYLOAD_BYTES} bytes of JSON"),
             ));
@@ -63,7 +63,7 @@ impl Payload {
             Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             Some(_) => {
-                return Err(limit(
+                return Err(LimitError::new(
                     field,
                     "activity_id must be a string of 1 to 128 bytes or a number",
                 ));
@@ -95,7 +95,10 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
         let kind = QrKind::parse(&body.kind)?;
         let scene = match (body.scene_id, body.scene_str) {
             (Some(_), Some(_)) => {
-                return Err(limit("scene_id", "give scene_id or scene_str, not both"));
+                return Err(LimitError::new(
+                    "scene_id",
+                    "give scene_id or scene_str, not both",
+                ));
             }
             (Some(id), None) => Some(Scene::Id(SceneId::parse(kind, integer("scene_id", &id)?)?)),
             (None, Some(s)) => Some(Scene::Str(SceneStr::parse(&s)?)),
@@ -103,7 +106,7 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
         };
         let expire = match (kind, body.expire_seconds) {
             (QrKind::Permanent, Some(_)) => {
-                return Err(limit(
+                return Err(LimitError::new(
                     "expire_seconds",
                     "permanent codes do not expire; leave it out",
                 ));
@@ -121,10 +124,10 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
             .transpose()?;
         let reply = match body.reply {
             Some(r) if r.trim().is_empty() => {
-                return Err(limit("reply", "must not be empty when given"));
+                return Err(LimitError::new("reply", "must not be empty when given"));
             }
             Some(r) if r.len() > MAX_REPLY_BYTES => {
-                return Err(limit(
+                return Err(LimitError::new(
                     "reply",
                     format!("must be at most {MAX_REPLY_BYTES} bytes"),
                 ));
@@ -141,17 +144,10 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
     }
 }
 
-fn limit(field: &'static str, rule: impl Into<String>) -> LimitError {
-    LimitError {
-        field,
-        rule: rule.into(),
-    }
-}
-
 fn integer(field: &'static str, value: &Value) -> Result<i64, LimitError> {
     value
         .as_i64()
-        .ok_or_else(|| limit(field, format!("must be an integer, got {value}")))
+        .ok_or_else(|| LimitError::new(field, format!("must be an integer, got {value}")))
 }
 
 #[cfg(test)]

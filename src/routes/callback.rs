@@ -169,8 +169,9 @@ pub async fn receive(
     store: web::Data<EventStore>,
     keys: web::Data<CallbackKeys>,
 ) -> Result<HttpResponse, CallbackError> {
-    let push = push.0;
-    let event = IncomingEvent::new(&push.message, push.xml.clone());
+    let mut push = push.0;
+    // The XML goes to the store; the answer needs only the parsed message.
+    let event = IncomingEvent::new(&push.message, std::mem::take(&mut push.xml));
     let stored = tokio::time::timeout(STORE_DEADLINE, store.store(event))
         .await
         .map_err(|_| CallbackError::Slow(STORE_DEADLINE))??;

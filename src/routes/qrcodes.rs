@@ -128,10 +128,11 @@ pub async fn list(
     let status = match q.status.as_deref() {
         None | Some(SUCCEEDED) | Some(FAILED) => q.status,
         Some(other) => {
-            return Err(bad(
+            return Err(LimitError::new(
                 "status",
                 format!("must be succeeded or failed, got {other:?}"),
-            ));
+            )
+            .into());
         }
     };
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
@@ -221,25 +222,19 @@ async fn image_input(
 ) -> Result<(String, u32), ApiError> {
     let size = size.unwrap_or(drawing::DEFAULT_SIZE);
     if !(drawing::MIN_SIZE..=drawing::MAX_SIZE).contains(&size) {
-        return Err(bad(
+        return Err(LimitError::new(
             "size",
             format!(
                 "must be between {} and {} pixels",
                 drawing::MIN_SIZE,
                 drawing::MAX_SIZE
             ),
-        ));
+        )
+        .into());
     }
     let model = generations.get(id).await?;
     let url = model
         .url
         .ok_or_else(|| ApiError::NotFound(format!("generation {id} failed and has no image")))?;
     Ok((url, size))
-}
-
-fn bad(field: &'static str, rule: impl Into<String>) -> ApiError {
-    ApiError::Invalid(LimitError {
-        field,
-        rule: rule.into(),
-    })
 }

@@ -73,10 +73,10 @@ pub async fn scan(
             .chars()
             .any(|c| c.is_control() || c == '<' || c == ']')
     {
-        return Err(LimitError {
-            field: "openid",
-            rule: "must be 1 to 64 characters without <, ] or control characters".into(),
-        }
+        return Err(LimitError::new(
+            "openid",
+            "must be 1 to 64 characters without <, ] or control characters",
+        )
         .into());
     }
     let generation = generations.get(body.qrcode_id).await?;

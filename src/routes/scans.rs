@@ -52,10 +52,10 @@ pub async fn wait(
 ) -> Result<HttpResponse, ApiError> {
     let timeout = query.timeout.unwrap_or(25);
     if !(1..=MAX_WAIT_SECS).contains(&timeout) {
-        return Err(LimitError {
-            field: "timeout",
-            rule: format!("must be between 1 and {MAX_WAIT_SECS} seconds"),
-        }
+        return Err(LimitError::new(
+            "timeout",
+            format!("must be between 1 and {MAX_WAIT_SECS} seconds"),
+        )
         .into());
     }
     let generation = generations.get(id.into_inner()).await?;
@@ -170,11 +170,7 @@ pub async fn user_bindings(
         .external_user_id
         .filter(|u| !u.is_empty())
     else {
-        return Err(LimitError {
-            field: "external_user_id",
-            rule: "is required".into(),
-        }
-        .into());
+        return Err(LimitError::new("external_user_id", "is required").into());
     };
     let (current, history) = bindings::of_user(&db.0, &generations, &user).await?;
     Ok(HttpResponse::Ok().json(UserBindings {

@@ -71,14 +71,6 @@ pub struct BindingView {
     pub qrcode: Option<GenerationView>,
 }
 
-fn limit(field: &'static str, rule: &str) -> ApiError {
-    LimitError {
-        field,
-        rule: rule.to_owned(),
-    }
-    .into()
-}
-
 /// Makes a binding code for `new.external_user_id`.
 ///
 /// # Errors
@@ -92,10 +84,11 @@ pub async fn create(
 ) -> Result<BindingView, ApiError> {
     let user = new.external_user_id;
     if user.is_empty() || user.chars().count() > 128 || user.chars().any(char::is_control) {
-        return Err(limit(
+        return Err(LimitError::new(
             "external_user_id",
             "must be 1 to 128 characters without control characters",
-        ));
+        )
+        .into());
     }
     let expire = ExpireSeconds::parse(
         "expire_seconds",

@@ -27,7 +27,8 @@ pub struct LimitError {
 }
 
 impl LimitError {
-    fn new(field: &'static str, rule: impl Into<String>) -> Self {
+    /// A broken rule of `field`.
+    pub fn new(field: &'static str, rule: impl Into<String>) -> Self {
         Self {
             field,
             rule: rule.into(),
