@@ -96,42 +96,91 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let http = reqwest::Client::new();
-    let to = chrono::Utc::now();
-    let from = to - chrono::Duration::days(30);
-    let period = format!(
-        "from={}&to={}",
-        from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        to.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
-    for query in [
-        "group_by=activity",
-        "group_by=qrcode",
-        "group_by=day&tz=Asia/Shanghai",
-        "group_by=qrcode&activity_id=A7",
-    ] {
-        let url = format!("{a}/api/v1/stats?{query}&{period}");
-        let mut times = Vec::new();
-        let mut groups = 0;
-        for _ in 0..args.runs {
-            let t = Instant::now();
-            let body: serde_json::Value = http
-                .get(&url)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            times.push(t.elapsed());
-            groups = body["groups"].as_array().map_or(0, Vec::len);
+    // The refreshers of the two instances build the daily rollups in the background.
+    let started = Instant::now();
+    loop {
+        let ready = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT (built AND NOT EXISTS (SELECT 1 FROM stats_dirty)) AS ready FROM stats_rollup_state",
+            ))
+            .await?
+            .and_then(|r| r.try_get::<bool>("", "ready").ok())
+            .unwrap_or(false);
+        if ready {
+            break;
         }
-        times.sort_unstable();
-        println!(
-            "  stats {query:<32} {groups:>5} groups  median {:>7.1} ms  min {:>7.1} ms  max {:>7.1} ms",
-            common::ms(times[times.len() / 2]),
-            common::ms(times[0]),
-            common::ms(times[times.len() - 1])
-        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    db.execute_unprepared("ANALYZE stats_day; ANALYZE stats_visit")
+        .await?;
+    println!(
+        "attribution: daily rollups built by the refresher in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let http = reqwest::Client::new();
+    let shanghai: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+    let now = chrono::Utc::now();
+    let today = now.with_timezone(&shanghai).date_naive();
+    let midnight = |day: chrono::NaiveDate| {
+        day.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(shanghai).single())
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default()
+    };
+    let periods = [
+        (
+            "30 whole days (dashboard)",
+            format!(
+                "from={}&to={}",
+                midnight(today - chrono::Days::new(29)),
+                midnight(today + chrono::Days::new(1))
+            ),
+        ),
+        (
+            "now-30d .. now",
+            format!(
+                "from={}&to={}",
+                (now - chrono::Duration::days(30))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ),
+    ];
+    for (label, period) in &periods {
+        println!("  period: {label}");
+        for query in [
+            "group_by=activity",
+            "group_by=qrcode",
+            "group_by=day&tz=Asia/Shanghai",
+            "group_by=qrcode&activity_id=A7",
+        ] {
+            let url = format!("{a}/api/v1/stats?{query}&{period}").replace('+', "%2B");
+            let mut times = Vec::new();
+            let mut groups = 0;
+            let mut rollup_days = 0;
+            for _ in 0..args.runs {
+                let t = Instant::now();
+                let body: serde_json::Value = http
+                    .get(&url)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                times.push(t.elapsed());
+                groups = body["groups"].as_array().map_or(0, Vec::len);
+                rollup_days = body["rollup_days"].as_u64().unwrap_or(0);
+            }
+            times.sort_unstable();
+            println!(
+                "    stats {query:<32} {groups:>5} groups  {rollup_days:>2} rollup days  median {:>7.1} ms  min {:>7.1} ms  max {:>7.1} ms",
+                common::ms(times[times.len() / 2]),
+                common::ms(times[0]),
+                common::ms(times[times.len() - 1])
+            );
+        }
     }
 
     let mut latencies = Vec::with_capacity(args.waits);

@@ -71,6 +71,12 @@ pub struct Settings {
     pub bench_routes: bool,
     /// Committer tasks storing pushes on Postgres (`QRSCENE_EVENT_COMMITTERS`).
     pub event_committers: usize,
+    /// Time zone of the daily statistics rollups on Postgres (`QRSCENE_STATS_TZ`); `stats`
+    /// by day in another zone is read from the events.
+    pub stats_tz: String,
+    /// How often the rollups take in new events, in milliseconds
+    /// (`QRSCENE_STATS_REFRESH_MS`; 0 turns the refresher off).
+    pub stats_refresh_ms: u64,
 }
 
 /// Defaults, as documented in the README.
@@ -98,6 +104,8 @@ impl Default for Settings {
             wechat_max_clock_skew_secs: 300,
             bench_routes: false,
             event_committers: 4,
+            stats_tz: "Asia/Shanghai".into(),
+            stats_refresh_ms: 2_000,
         }
     }
 }
@@ -128,6 +136,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("WECHAT_MAX_CLOCK_SKEW_SECS", "wechat_max_clock_skew_secs"),
     ("QRSCENE_BENCH_ROUTES", "bench_routes"),
     ("QRSCENE_EVENT_COMMITTERS", "event_committers"),
+    ("QRSCENE_STATS_TZ", "stats_tz"),
+    ("QRSCENE_STATS_REFRESH_MS", "stats_refresh_ms"),
 ];
 
 impl Settings {

@@ -72,6 +72,20 @@ impl Application {
             .await
             .context("database migrations failed")?;
 
+        let stats_tz: chrono_tz::Tz = settings.stats_tz.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "QRSCENE_STATS_TZ must be an IANA time zone such as Asia/Shanghai, not {:?}",
+                settings.stats_tz
+            )
+        })?;
+        if settings.stats_refresh_ms > 0 {
+            crate::attribution::rollup::spawn(
+                db.clone(),
+                stats_tz,
+                Duration::from_millis(settings.stats_refresh_ms),
+            );
+        }
+
         let redis = match &settings.redis_url {
             Some(url) => Some(connect_redis(url).await?),
             None => None,

@@ -7,6 +7,7 @@ mod m20261121_000001_create_qr_generation;
 mod m20261121_000002_create_events;
 mod m20261121_000003_create_account_binding;
 mod m20261121_000004_cover_scan_index;
+mod m20261121_000005_stats_rollup;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_create_events::Migration),
             Box::new(m20261121_000003_create_account_binding::Migration),
             Box::new(m20261121_000004_cover_scan_index::Migration),
+            Box::new(m20261121_000005_stats_rollup::Migration),
         ]
     }
 }

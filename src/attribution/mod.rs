@@ -4,5 +4,7 @@
 pub mod events;
 pub mod followers;
 pub mod period;
+pub mod rollup;
 pub mod stats;
+mod stats_fast;
 mod stats_sql;

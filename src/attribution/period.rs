@@ -119,7 +119,7 @@ impl StatsQuery {
     }
 }
 
-fn local_midnight(tz: &Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
+pub(super) fn local_midnight(tz: &Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
     // The first instant of the day (a DST gap at midnight moves it later).
     (0..3)
         .find_map(|h| {

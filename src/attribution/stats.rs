@@ -46,7 +46,7 @@ pub struct Group {
 }
 
 /// One result row of the statistics query.
-#[derive(Debug, FromQueryResult)]
+#[derive(Debug, Clone, FromQueryResult)]
 pub(super) struct Row {
     pub(super) key: Option<String>,
     pub(super) qrcode_id: Option<i64>,
@@ -71,16 +71,40 @@ impl Row {
     }
 }
 
-/// The groups (sorted: days ascending with every day present; others by new followers)
-/// and the totals of the period.
+/// The figures of a period.
+#[derive(Debug, Clone)]
+pub struct Stats {
+    /// Sorted: days ascending with every day present; others by new followers.
+    pub groups: Vec<Group>,
+    /// The whole period.
+    pub totals: Figures,
+    /// Whole days answered by the daily rollups (Postgres); the rest came from the events.
+    pub rollup_days: u32,
+}
+
+/// The statistics of a period, from the rollups where they hold whole clean days.
 ///
 /// # Errors
 /// The database failed.
-pub async fn compute(
+pub async fn compute(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbErr> {
+    compute_with(db, q, true).await
+}
+
+/// The statistics of a period read from the events alone (the reference the rollups are
+/// checked against).
+///
+/// # Errors
+/// The database failed.
+pub async fn compute_from_events(db: &DatabaseConnection, q: &StatsQuery) -> Result<Stats, DbErr> {
+    compute_with(db, q, false).await
+}
+
+async fn compute_with(
     db: &DatabaseConnection,
     q: &StatsQuery,
-) -> Result<(Vec<Group>, Figures), DbErr> {
-    let (rows, total) = super::stats_sql::run(db, q).await?;
+    rollups: bool,
+) -> Result<Stats, DbErr> {
+    let (rows, total, rollup_days) = super::stats_sql::run(db, q, rollups).await?;
     let total = total.map(|r| r.figures()).unwrap_or_default();
     let mut groups: Vec<Group> = rows
         .into_iter()
@@ -115,5 +139,9 @@ pub async fn compute(
                 .then(a.key.cmp(&b.key))
         });
     }
-    Ok((groups, total))
+    Ok(Stats {
+        groups,
+        totals: total,
+        rollup_days,
+    })
 }

@@ -4,27 +4,31 @@
 //! enough work memory to aggregate in memory; elsewhere the totals are a second query.
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
-    TransactionTrait, Value,
+    AccessMode, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult,
+    IsolationLevel, Statement, TransactionTrait, Value,
 };
 
 use super::stats::{GroupBy, Row, StatsQuery};
 
 /// Memory one statistics query may use to aggregate before spilling to disk, and the time
 /// it may take before Postgres cancels it (a dashboard must not pin the database).
-const LIMITS: &str = "SET LOCAL work_mem = '64MB'; SET LOCAL statement_timeout = '20s'";
+pub(super) const LIMITS: &str = "SET LOCAL work_mem = '64MB'; SET LOCAL statement_timeout = '20s'";
 
-const EVENTS: &str = "WITH ev AS ( \
+/// The scans tied to a code and the unsubscribes of the followers a code first brought,
+/// whose time `e.occurred_at` satisfies `period`: `ev(gid, kind, openid, at)`.
+pub(super) fn events(period: &str) -> String {
+    format!(
+        "ev AS ( \
     SELECT e.generation_id AS gid, e.kind AS kind, e.openid AS openid, e.occurred_at AS at \
     FROM wechat_event e \
-    WHERE e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL \
-      AND e.occurred_at >= $1 AND e.occurred_at < $2 \
+    WHERE e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL AND {period} \
     UNION ALL \
     SELECT f.first_generation_id, 'unsubscribe', e.openid, e.occurred_at \
     FROM wechat_event e JOIN wechat_follower f ON f.openid = e.openid \
     WHERE e.kind = 'unsubscribe' AND f.first_generation_id IS NOT NULL \
-      AND e.occurred_at >= f.first_followed_at \
-      AND e.occurred_at >= $1 AND e.occurred_at < $2 )";
+      AND e.occurred_at >= f.first_followed_at AND {period} )"
+    )
+}
 
 /// Per group and scanner.
 const PER_SCANNER: &str = "ev.openid AS openid, \
@@ -34,14 +38,14 @@ const PER_SCANNER: &str = "ev.openid AS openid, \
     SUM(CASE WHEN ev.kind = 'unsubscribe' THEN 1 ELSE 0 END) AS unsubscribes";
 
 /// Per group, from the per-scanner fold.
-const FIGURES: &str = "CAST(COALESCE(SUM(scans), 0) AS BIGINT) AS scans, \
+pub(super) const FIGURES: &str = "CAST(COALESCE(SUM(scans), 0) AS BIGINT) AS scans, \
     COUNT(DISTINCT CASE WHEN scans > 0 THEN openid END) AS unique_scanners, \
     CAST(COALESCE(SUM(new_followers), 0) AS BIGINT) AS new_followers, \
     CAST(COALESCE(SUM(returning_scans), 0) AS BIGINT) AS returning_scans, \
     CAST(COALESCE(SUM(unsubscribes), 0) AS BIGINT) AS unsubscribes";
 
 #[derive(Debug, FromQueryResult)]
-struct Marked {
+pub(super) struct Marked {
     is_total: i32,
     key: Option<String>,
     qrcode_id: Option<i64>,
@@ -53,15 +57,50 @@ struct Marked {
     unsubscribes: i64,
 }
 
-/// The rows of the groups, and the totals row.
+/// The rows of the groups, the totals row, and the number of whole days the rollups
+/// answered. With `rollups` false, everything is read from the events.
 ///
 /// # Errors
 /// The database failed.
 pub(super) async fn run(
     db: &DatabaseConnection,
     q: &StatsQuery,
-) -> Result<(Vec<Row>, Option<Row>), DbErr> {
+    rollups: bool,
+) -> Result<(Vec<Row>, Option<Row>, u32), DbErr> {
     let backend = db.get_database_backend();
+    if backend != DbBackend::Postgres {
+        let (rows, total) = from_events_generic(db, q).await?;
+        return Ok((rows, total, 0));
+    }
+    // One snapshot for the rollups, their dirty marks and the events.
+    let txn = db
+        .begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?;
+    txn.execute_unprepared(LIMITS).await?;
+    let plan = if rollups {
+        super::stats_fast::plan(&txn, q).await?
+    } else {
+        None
+    };
+    let (rows, total, days) = match plan {
+        Some(plan) => {
+            let (rows, total) = super::stats_fast::run(&txn, q, &plan).await?;
+            (rows, total, plan.days())
+        }
+        None => {
+            let (rows, total) = from_events_postgres(&txn, q).await?;
+            (rows, total, 0)
+        }
+    };
+    txn.commit().await?;
+    Ok((rows, total, days))
+}
+
+/// The per-group-and-scanner fold of the period, and its parameters.
+fn per_scanner(q: &StatsQuery, backend: DbBackend) -> (String, Vec<Value>) {
     let mut params: Vec<Value> = vec![q.from.into(), q.to.into()];
     let mut filter = String::new();
     if let Some(activity) = &q.activity_id {
@@ -103,29 +142,36 @@ pub(super) async fn run(
         GroupBy::Qrcode => ("g.id", "g.activity_id"),
         _ => ("CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)"),
     };
+    let events = events("e.occurred_at >= $1 AND e.occurred_at < $2");
     let per = format!(
-        "{EVENTS}, per AS (SELECT {key} AS key, {qrcode_id} AS qrcode_id, {activity_id} AS activity_id, {PER_SCANNER} \
+        "WITH {events}, per AS (SELECT {key} AS key, {qrcode_id} AS qrcode_id, {activity_id} AS activity_id, {PER_SCANNER} \
          FROM ev JOIN qr_generation g ON g.id = ev.gid {join} {filter} GROUP BY 1, 2, 3, ev.openid)"
     );
-    if backend == DbBackend::Postgres {
-        let sql = format!(
-            "{per} SELECT GROUPING(key, qrcode_id, activity_id) AS is_total, key, qrcode_id, activity_id, {FIGURES} \
-             FROM per GROUP BY GROUPING SETS ((key, qrcode_id, activity_id), ())"
-        );
-        let txn = db.begin().await?;
-        txn.execute_unprepared(LIMITS).await?;
-        let marked =
-            Marked::find_by_statement(Statement::from_sql_and_values(backend, sql, params))
-                .all(&txn)
-                .await?;
-        txn.commit().await?;
-        let (totals, groups): (Vec<Marked>, Vec<Marked>) =
-            marked.into_iter().partition(|m| m.is_total != 0);
-        return Ok((
-            groups.into_iter().map(Marked::row).collect(),
-            totals.into_iter().next().map(Marked::row),
-        ));
-    }
+    (per, params)
+}
+
+async fn from_events_postgres<C: ConnectionTrait>(
+    conn: &C,
+    q: &StatsQuery,
+) -> Result<(Vec<Row>, Option<Row>), DbErr> {
+    let backend = DbBackend::Postgres;
+    let (per, params) = per_scanner(q, backend);
+    let sql = format!(
+        "{per} SELECT GROUPING(key, qrcode_id, activity_id) AS is_total, key, qrcode_id, activity_id, {FIGURES} \
+         FROM per GROUP BY GROUPING SETS ((key, qrcode_id, activity_id), ())"
+    );
+    let marked = Marked::find_by_statement(Statement::from_sql_and_values(backend, sql, params))
+        .all(conn)
+        .await?;
+    Ok(Marked::split(marked))
+}
+
+async fn from_events_generic(
+    db: &DatabaseConnection,
+    q: &StatsQuery,
+) -> Result<(Vec<Row>, Option<Row>), DbErr> {
+    let backend = db.get_database_backend();
+    let (per, params) = per_scanner(q, backend);
     let grouped =
         format!("{per} SELECT key, qrcode_id, activity_id, {FIGURES} FROM per GROUP BY 1, 2, 3");
     let totals = format!(
@@ -146,6 +192,16 @@ pub(super) async fn run(
 }
 
 impl Marked {
+    /// The group rows and the totals row.
+    pub(super) fn split(marked: Vec<Marked>) -> (Vec<Row>, Option<Row>) {
+        let (totals, groups): (Vec<Marked>, Vec<Marked>) =
+            marked.into_iter().partition(|m| m.is_total != 0);
+        (
+            groups.into_iter().map(Marked::row).collect(),
+            totals.into_iter().next().map(Marked::row),
+        )
+    }
+
     fn row(self) -> Row {
         Row {
             key: self.key,

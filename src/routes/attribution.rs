@@ -133,6 +133,9 @@ pub struct StatsReport {
     pub groups: Vec<Group>,
     /// Figures of the whole period.
     pub totals: Figures,
+    /// Whole days of the period answered from the daily rollups (Postgres); the rest was
+    /// read from the events. The figures are exact either way.
+    pub rollup_days: u32,
 }
 
 /// Scans, unique scanners, new and net new followers, returning scans and unsubscribes per
@@ -163,14 +166,15 @@ pub async fn stats(
         p.tz.as_deref(),
         p.activity_id,
     )?;
-    let (groups, totals) = compute_stats(&db.0, &q).await?;
+    let stats = compute_stats(&db.0, &q).await?;
     Ok(HttpResponse::Ok().json(StatsReport {
         group_by: q.group_by,
         from: q.from.with_timezone(&q.tz).to_rfc3339(),
         to: q.to.with_timezone(&q.tz).to_rfc3339(),
         tz: q.tz.name().to_owned(),
         activity_id: q.activity_id,
-        groups,
-        totals,
+        groups: stats.groups,
+        totals: stats.totals,
+        rollup_days: stats.rollup_days,
     }))
 }

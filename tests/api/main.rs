@@ -15,6 +15,7 @@ mod listing;
 mod openapi;
 mod push;
 mod scans;
+mod stats_rollup;
 mod tokens;
 mod upstream;
 mod validation;

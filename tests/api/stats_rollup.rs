@@ -1,0 +1,296 @@
+//! The daily rollups answer `stats` exactly as the events do: random scans over twelve days,
+//! every grouping, filter and period shape (whole days, partial edges, days made dirty by
+//! late events, another time zone), compared figure by figure with the events-only query.
+//! On SQLite there are no rollups and both answers come from the events.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono_tz::Tz;
+use qrscene::attribution::rollup::{Refreshed, refresh};
+use qrscene::attribution::stats::{Stats, StatsQuery, compute, compute_from_events};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+};
+use serde_json::{Value, json};
+
+use crate::helpers::TestDb;
+
+const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
+const USERS: u64 = 40;
+const ACTIVITIES: [Option<&str>; 10] = [
+    Some("A"),
+    Some("A"),
+    Some("A"),
+    Some("B"),
+    Some("B"),
+    Some("C"),
+    None,
+    None,
+    Some("A"),
+    Some("B"),
+];
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % below
+    }
+}
+
+fn base() -> DateTime<Utc> {
+    SHANGHAI
+        .with_ymd_and_hms(2026, 10, 1, 0, 0, 0)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+        .expect("a Shanghai midnight")
+}
+
+struct Seeder {
+    db: DatabaseConnection,
+    codes: Vec<i64>,
+    rng: Rng,
+    n: u64,
+}
+
+impl Seeder {
+    async fn new(db: DatabaseConnection) -> Self {
+        let mut codes = Vec::new();
+        for (i, activity) in ACTIVITIES.iter().enumerate() {
+            let row = entity::qr_generation::ActiveModel {
+                id: NotSet,
+                kind: Set("temporary".into()),
+                action_name: Set("QR_STR_SCENE".into()),
+                scene: Set(format!("s{i}")),
+                scene_source: Set(None),
+                payload: Set(activity.map(|a| json!({ "activity_id": a }))),
+                activity_id: Set(activity.map(str::to_owned)),
+                ticket: Set(Some(format!("T{i}"))),
+                url: Set(Some(format!("http://weixin.qq.com/q/{i}"))),
+                expire_seconds: Set(Some(2_592_000)),
+                expires_at: Set(None),
+                status: Set("succeeded".into()),
+                errcode: Set(None),
+                errmsg: Set(None),
+                api_key: Set(None),
+                reply: Set(None),
+                created_at: Set(base() - Duration::days(1)),
+            };
+            let id = entity::qr_generation::Entity::insert(row)
+                .exec(&db)
+                .await
+                .expect("insert code")
+                .last_insert_id;
+            codes.push(id);
+        }
+        Self {
+            db,
+            codes,
+            rng: Rng(0x9e37_79b9_7f4a_7c15),
+            n: 0,
+        }
+    }
+
+    /// `count` random events with times in `[from, from + span)`, inserted in one statement;
+    /// then the followers are folded again from every event (first subscribe through a code).
+    async fn events(&mut self, count: usize, from: DateTime<Utc>, span: Duration) {
+        let mut rows = Vec::new();
+        for _ in 0..count {
+            self.n += 1;
+            let openid = format!("u{}", self.rng.next(USERS));
+            let at = from + Duration::seconds(self.rng.next(span.num_seconds() as u64) as i64);
+            let roll = self.rng.next(100);
+            let code = self.codes[self.rng.next(self.codes.len() as u64) as usize];
+            let (kind, generation_id) = match roll {
+                0..40 => ("subscribe", Some(code)),
+                40..75 => ("scan", Some(code)),
+                75..80 => ("scan", None),
+                _ => ("unsubscribe", None),
+            };
+            rows.push(entity::wechat_event::ActiveModel {
+                id: NotSet,
+                dedup_key: Set(format!("t:{}", self.n)),
+                account: Set("gh_test".into()),
+                openid: Set(openid),
+                msg_type: Set("event".into()),
+                event: Set(Some(kind.to_owned())),
+                kind: Set(kind.into()),
+                event_key: Set(None),
+                scene: Set(None),
+                ticket: Set(None),
+                msg_id: Set(None),
+                create_time: Set(at.timestamp()),
+                occurred_at: Set(at),
+                received_at: Set(at),
+                generation_id: Set(generation_id),
+                reply: Set(None),
+                xml: Set("<xml/>".into()),
+            });
+        }
+        entity::wechat_event::Entity::insert_many(rows)
+            .exec(&self.db)
+            .await
+            .expect("insert events");
+        self.db
+            .execute_unprepared("DELETE FROM wechat_follower")
+            .await
+            .expect("clear followers");
+        self.db
+            .execute_unprepared(
+                "INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, \
+                 first_generation_id, subscribed_at, unsubscribed_at, last_event_id, last_event_kind, last_event_at) \
+                 SELECT e.openid, 'gh_test', TRUE, e.occurred_at, e.generation_id, e.occurred_at, NULL, \
+                        e.id, e.kind, e.occurred_at \
+                 FROM wechat_event e WHERE e.kind = 'subscribe' AND NOT EXISTS ( \
+                   SELECT 1 FROM wechat_event o WHERE o.openid = e.openid AND o.kind = 'subscribe' \
+                   AND (o.occurred_at < e.occurred_at OR (o.occurred_at = e.occurred_at AND o.id < e.id)))",
+            )
+            .await
+            .expect("fold followers");
+    }
+}
+
+fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339()
+}
+
+fn queries(tz: &str) -> Vec<StatsQuery> {
+    let b = base();
+    let periods = [
+        (b, b + Duration::days(12)),
+        (b + Duration::days(2), b + Duration::days(7)),
+        (
+            b + Duration::days(1) + Duration::hours(5),
+            b + Duration::days(9) + Duration::hours(13),
+        ),
+        (b - Duration::days(3), b + Duration::days(40)),
+        (b + Duration::hours(3), b + Duration::hours(20)),
+    ];
+    let mut out = Vec::new();
+    for (from, to) in periods {
+        for group_by in ["activity", "qrcode", "day"] {
+            for activity in [None, Some("A"), Some("C"), Some("none-such")] {
+                out.push(
+                    StatsQuery::parse(
+                        Some(group_by),
+                        Some(&rfc(from)),
+                        Some(&rfc(to)),
+                        Some(tz),
+                        activity.map(str::to_owned),
+                    )
+                    .expect("a valid query"),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn figures(s: &Stats) -> Value {
+    json!({ "groups": s.groups, "totals": s.totals })
+}
+
+/// Every query answers the same from the rollups as from the events; returns the rollup
+/// days of the first query (12 whole days, no filter, by activity).
+async fn compare(db: &DatabaseConnection, tz: &str) -> u32 {
+    let mut first = None;
+    for q in queries(tz) {
+        let fast = compute(db, &q).await.expect("stats");
+        let reference = compute_from_events(db, &q)
+            .await
+            .expect("stats from events");
+        assert_eq!(reference.rollup_days, 0);
+        assert_eq!(
+            figures(&fast),
+            figures(&reference),
+            "{:?} {:?}..{:?} tz {} activity {:?}",
+            q.group_by,
+            q.from,
+            q.to,
+            q.tz,
+            q.activity_id
+        );
+        first.get_or_insert(fast.rollup_days);
+    }
+    first.unwrap_or(0)
+}
+
+#[tokio::test]
+async fn rollups_answer_exactly_as_the_events() {
+    let test_db = TestDb::new().await;
+    let db = test_db.connect().await;
+    qrscene::db::migrate(&db).await.expect("migrate");
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let mut seeder = Seeder::new(db.clone()).await;
+    seeder.events(1_500, base(), Duration::days(12)).await;
+
+    // Before the first refresh nothing comes from rollups.
+    assert_eq!(compare(&db, "Asia/Shanghai").await, 0);
+    let built = refresh(&db, SHANGHAI).await.expect("refresh");
+    if postgres {
+        assert_eq!(
+            built,
+            Refreshed::Rebuilt {
+                from: None,
+                marks: 1
+            }
+        );
+        assert_eq!(compare(&db, "Asia/Shanghai").await, 12);
+    } else {
+        assert_eq!(built, Refreshed::Clean);
+        assert_eq!(compare(&db, "Asia/Shanghai").await, 0);
+    }
+    assert_eq!(
+        refresh(&db, SHANGHAI).await.expect("refresh"),
+        Refreshed::Clean
+    );
+
+    // Late events on day 5: days from 5 on are read from the events until the next refresh.
+    seeder
+        .events(200, base() + Duration::days(5), Duration::hours(30))
+        .await;
+    assert_eq!(
+        compare(&db, "Asia/Shanghai").await,
+        if postgres { 5 } else { 0 }
+    );
+    // Events of today do not touch the rollups of a past period.
+    seeder.events(30, Utc::now(), Duration::minutes(1)).await;
+    assert_eq!(
+        compare(&db, "Asia/Shanghai").await,
+        if postgres { 5 } else { 0 }
+    );
+    let rebuilt = refresh(&db, SHANGHAI).await.expect("refresh");
+    if postgres {
+        let from = (base() + Duration::days(5))
+            .with_timezone(&SHANGHAI)
+            .date_naive();
+        assert_eq!(
+            rebuilt,
+            Refreshed::Rebuilt {
+                from: Some(from),
+                marks: 2
+            }
+        );
+        assert_eq!(compare(&db, "Asia/Shanghai").await, 12);
+    }
+    // Days in another zone than the rollups' are read from the events; rebuilding in that
+    // zone serves them.
+    compare(&db, "UTC").await;
+    let rezoned = refresh(&db, Tz::UTC).await.expect("refresh");
+    if postgres {
+        assert_eq!(
+            rezoned,
+            Refreshed::Rebuilt {
+                from: None,
+                marks: 0
+            }
+        );
+        // UTC days are not Shanghai midnights: 11 whole UTC days inside the period.
+        assert_eq!(compare(&db, "UTC").await, 11);
+    }
+    compare(&db, "Asia/Shanghai").await;
+}
