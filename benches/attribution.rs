@@ -36,6 +36,9 @@ struct Args {
     /// Waits measured.
     #[arg(long, default_value_t = 200)]
     waits: usize,
+    /// Keep the scratch database (its URL is printed) to inspect plans afterwards.
+    #[arg(long)]
+    keep: bool,
     #[arg(long, hide = true)]
     bench: bool,
 }
@@ -252,5 +255,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     db.close().await?;
+    if args.keep {
+        println!("  kept the scratch database: {}", scratch.url);
+        return Ok(());
+    }
     scratch.drop_database().await
 }

@@ -6,8 +6,11 @@
 //!   of days are those whose previous visit falls before it, so unique scanners of any run of
 //!   whole days is a sum, exactly.
 //! - `stats_dirty`: one row per insert into `wechat_event` (the earliest event time it
-//!   carried), written by a trigger in the same transaction. Days from the earliest dirty one
-//!   on are answered from the events until the refresher has rebuilt them.
+//!   carried and the ids of its events), written by a trigger in the same transaction. Those
+//!   events are not in the rollups yet: queries read them from the events until the
+//!   refresher has rebuilt the days from the earliest one on.
+//! - An index of each scanner's scans in time, which answers "did this scanner scan in those
+//!   days" from the index alone.
 //! - `stats_rollup_state`: the time zone of the days, and whether the rollups were built.
 
 use sea_orm_migration::prelude::*;
@@ -27,7 +30,8 @@ INSERT INTO stats_rollup_state (id, tz, built) VALUES (1, 'Asia/Shanghai', FALSE
     ON CONFLICT (id) DO NOTHING;
 CREATE TABLE IF NOT EXISTS stats_dirty (
     id BIGSERIAL PRIMARY KEY,
-    since TIMESTAMPTZ NOT NULL
+    since TIMESTAMPTZ NOT NULL,
+    ids BIGINT[] NOT NULL
 );
 CREATE TABLE IF NOT EXISTS stats_day (
     day DATE NOT NULL,
@@ -46,10 +50,12 @@ CREATE TABLE IF NOT EXISTS stats_visit (
     visits BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_stats_visit_level_day ON stats_visit (level, day);
+CREATE INDEX IF NOT EXISTS idx_wechat_event_scanner_time ON wechat_event (openid, occurred_at)
+    INCLUDE (generation_id, id) WHERE kind IN ('subscribe', 'scan');
 CREATE OR REPLACE FUNCTION qrscene_stats_mark_dirty() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO stats_dirty (since)
-    SELECT MIN(occurred_at) FROM new_events
+    INSERT INTO stats_dirty (since, ids)
+    SELECT MIN(occurred_at), array_agg(id) FROM new_events
     WHERE kind IN ('subscribe', 'scan', 'unsubscribe')
     HAVING COUNT(*) > 0;
     RETURN NULL;
@@ -68,6 +74,7 @@ DROP TABLE IF EXISTS stats_visit;
 DROP TABLE IF EXISTS stats_day;
 DROP TABLE IF EXISTS stats_dirty;
 DROP TABLE IF EXISTS stats_rollup_state;
+DROP INDEX IF EXISTS idx_wechat_event_scanner_time;
 ";
 
 #[async_trait::async_trait]

@@ -1,13 +1,16 @@
 //! Statistics from the daily rollups (Postgres), exact.
 //!
-//! The period splits into a run of whole local days the rollups hold and are clean for
-//! (`R`), and what is left: the part of the first day before its midnight (`head`) and
-//! everything from the end of `R` on (`tail`: the last partial day, and days with events
-//! newer than the last refresh). Additive figures are sums over both. Unique scanners of a
-//! group are the scanners of `R` (rollup visits whose previous visit is before `R`) plus the
-//! scanners of `head` and `tail` with no scan in `R` (one index probe each).
+//! The period splits into a run of whole local days the rollups answer (`R`) and what is
+//! left: the part of the first day before its midnight (`head`) and of the last day after
+//! its midnight (`tail`); a partial day with no event outside the period counts as whole.
+//! Events stored since the last refresh (`fresh`: the ids of the dirty marks) are not in the
+//! rollups and are read from the events, like the edges.
+//!
+//! Additive figures are sums. Unique scanners of a group are the scanners the rollups count
+//! in `R` (visits whose previous visit is before `R`), plus the scanners of the edges and of
+//! the fresh events with no earlier-stored scan in `R` (one index-only probe each).
 
-use chrono::{DateTime, Days, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Value};
 
@@ -31,7 +34,7 @@ impl Plan {
         u32::try_from((to - from).num_days()).unwrap_or(0)
     }
 
-    fn days_range(&self) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    fn days_range(&self) -> (NaiveDate, NaiveDate) {
         (
             self.rollup.0.with_timezone(&self.tz).date_naive(),
             self.rollup.1.with_timezone(&self.tz).date_naive(),
@@ -43,11 +46,29 @@ impl Plan {
 struct State {
     tz: String,
     built: bool,
-    dirty_since: Option<DateTime<Utc>>,
+    fresh: i64,
+    reattributed: bool,
 }
 
+/// Fresh events above which the rollups wait for the refresher (a bulk import).
+const MAX_FRESH: i64 = 50_000;
+
+/// The rollups' state, how many events they miss, and whether a fresh event is the first
+/// follow of a scanner who already has unsubscribes (it moves their attribution, which the
+/// rollups hold).
+const STATE: &str = "SELECT s.tz AS tz, s.built AS built, \
+      (SELECT COALESCE(SUM(cardinality(d.ids)), 0) FROM stats_dirty d) AS fresh, \
+      EXISTS (SELECT 1 FROM stats_dirty d CROSS JOIN LATERAL unnest(d.ids) AS n(id) \
+        JOIN wechat_event e ON e.id = n.id \
+        JOIN wechat_follower f ON f.openid = e.openid AND f.first_followed_at = e.occurred_at \
+        WHERE e.kind = 'subscribe' AND EXISTS (SELECT 1 FROM wechat_event u \
+          WHERE u.openid = e.openid AND u.kind = 'unsubscribe' AND u.occurred_at >= e.occurred_at)) \
+        AS reattributed \
+    FROM stats_rollup_state s WHERE s.id = 1";
+
 /// The split of `q`, or `None` when the rollups cannot answer any whole day of it (not
-/// built yet, days in another time zone, or no clean whole day in the period).
+/// built yet, days in another time zone, no whole day in the period, or too much they
+/// miss).
 ///
 /// # Errors
 /// The database failed.
@@ -55,14 +76,10 @@ pub(super) async fn plan<C: ConnectionTrait>(
     conn: &C,
     q: &StatsQuery,
 ) -> Result<Option<Plan>, DbErr> {
-    let state = State::find_by_statement(Statement::from_string(
-        DbBackend::Postgres,
-        "SELECT s.tz AS tz, s.built AS built, (SELECT MIN(since) FROM stats_dirty) AS dirty_since \
-         FROM stats_rollup_state s WHERE s.id = 1",
-    ))
-    .one(conn)
-    .await?;
-    let Some(state) = state.filter(|s| s.built) else {
+    let state = State::find_by_statement(Statement::from_string(DbBackend::Postgres, STATE))
+        .one(conn)
+        .await?;
+    let Some(state) = state.filter(|s| s.built && s.fresh <= MAX_FRESH && !s.reattributed) else {
         return Ok(None);
     };
     let Ok(tz) = state.tz.parse::<Tz>() else {
@@ -71,37 +88,83 @@ pub(super) async fn plan<C: ConnectionTrait>(
     if q.group_by == GroupBy::Day && q.tz != tz {
         return Ok(None);
     }
-    Ok(split(q.from, q.to, tz, state.dirty_since))
+    let Some(days) = Days::around(q.from, q.to, tz) else {
+        return Ok(None);
+    };
+    let head_quiet = days.first_start < q.from && quiet(conn, days.first_start, q.from).await?;
+    let tail_quiet = days.last_end > q.to && quiet(conn, q.to, days.last_end).await?;
+    Ok(split(q.from, q.to, tz, &days, head_quiet, tail_quiet))
 }
 
-/// The midnight at or after `t`, and the one at or before it.
+/// No event of the statistics between `from` and `to`.
+async fn quiet<C: ConnectionTrait>(
+    conn: &C,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT NOT EXISTS (SELECT 1 FROM wechat_event e \
+               WHERE e.kind IN ('subscribe', 'scan', 'unsubscribe') \
+                 AND e.occurred_at >= $1 AND e.occurred_at < $2) AS quiet",
+            [from.into(), to.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<bool>("", "quiet"))
+        .transpose()?
+        .unwrap_or(false))
+}
+
+/// The local midnights around a period: of its first day, after it, before its end, and
+/// after its last day.
+#[derive(Debug, Clone, Copy)]
+struct Days {
+    first_start: DateTime<Utc>,
+    first_end: DateTime<Utc>,
+    last_start: DateTime<Utc>,
+    last_end: DateTime<Utc>,
+}
+
+impl Days {
+    fn around(from: DateTime<Utc>, to: DateTime<Utc>, tz: Tz) -> Option<Self> {
+        let day_of = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+        let next = |d: NaiveDate| d.checked_add_days(chrono::Days::new(1));
+        let (first, last) = (day_of(from), day_of(to));
+        Some(Self {
+            first_start: local_midnight(&tz, first)?,
+            first_end: local_midnight(&tz, next(first)?)?,
+            last_start: local_midnight(&tz, last)?,
+            last_end: local_midnight(&tz, next(last)?)?,
+        })
+    }
+}
+
+/// The whole days of `[from, to)`, a partial first or last day counting as whole when it
+/// is quiet outside the period.
 fn split(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     tz: Tz,
-    dirty_since: Option<DateTime<Utc>>,
+    days: &Days,
+    head_quiet: bool,
+    tail_quiet: bool,
 ) -> Option<Plan> {
-    let midnight_of = |t: DateTime<Utc>| local_midnight(&tz, t.with_timezone(&tz).date_naive());
-    let first = {
-        let m = midnight_of(from)?;
-        if m == from {
-            m
-        } else {
-            let next = from
-                .with_timezone(&tz)
-                .date_naive()
-                .checked_add_days(Days::new(1))?;
-            local_midnight(&tz, next)?
-        }
+    let first = if days.first_start == from || head_quiet {
+        days.first_start
+    } else {
+        days.first_end
     };
-    let mut end = midnight_of(to)?;
-    if let Some(since) = dirty_since {
-        end = end.min(midnight_of(since)?);
-    }
+    let end = if days.last_start == to || !tail_quiet {
+        days.last_start
+    } else {
+        days.last_end
+    };
     (first < end).then_some(Plan {
         tz,
-        head: (from, first),
-        tail: (end, to),
+        head: (from, first.max(from)),
+        tail: (end.min(to), to),
         rollup: (first, end),
     })
 }
@@ -158,21 +221,45 @@ const ADDITIVE_RAW: &str = "SUM(CASE WHEN ev.kind <> 'unsubscribe' THEN 1 ELSE 0
     SUM(CASE WHEN ev.kind = 'scan' THEN 1 ELSE 0 END), \
     SUM(CASE WHEN ev.kind = 'unsubscribe' THEN 1 ELSE 0 END)";
 
-/// Scanners of `head` and `tail` (per `level` key) with no scan in the rollup days.
-fn scanners_outside(level: Level, total: bool, filter: &str) -> String {
-    let (key, group) = if total {
-        ("CAST(NULL AS TEXT)", "")
+/// How the read events are counted against the rollups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Per {
+    /// One row per key.
+    Key,
+    /// One row per local day (key: the day).
+    Day,
+    /// One totals row.
+    Total,
+}
+
+/// Scanners of the read events (edges and fresh) with no earlier-stored scan in the rollup
+/// days (of that local day, for `Per::Day`), per `level` key.
+fn scanners_outside(level: Level, per: Per, filter: &str) -> String {
+    let (total, out, group) = match per {
+        Per::Key => (0, "p.key", "GROUP BY p.key"),
+        Per::Day => (0, "to_char(p.day, 'YYYY-MM-DD')", "GROUP BY p.day"),
+        Per::Total => (1, "CAST(NULL AS TEXT)", ""),
+    };
+    let (lo, hi) = match per {
+        Per::Day => (
+            "GREATEST($7, CAST(p.day AS TIMESTAMP) AT TIME ZONE $9)",
+            "LEAST($8, CAST(p.day + 1 AS TIMESTAMP) AT TIME ZONE $9)",
+        ),
+        Per::Key | Per::Total => ("$7", "$8"),
+    };
+    let day = if per == Per::Day {
+        "CAST(ev.at AT TIME ZONE $9 AS DATE)"
     } else {
-        ("p.key", "GROUP BY p.key")
+        "CAST(NULL AS DATE)"
     };
     format!(
-        "SELECT {t}, {key}, 0, 0, 0, 0, COUNT(*) FROM ( \
-           SELECT DISTINCT {k} AS key, ev.openid AS openid FROM ev JOIN qr_generation g ON g.id = ev.gid \
-           WHERE ev.kind <> 'unsubscribe' {filter}) p \
+        "SELECT {total}, {out}, 0, 0, 0, 0, COUNT(*) FROM ( \
+           SELECT DISTINCT {k} AS key, {day} AS day, ev.openid AS openid \
+           FROM ev JOIN qr_generation g ON g.id = ev.gid WHERE ev.kind <> 'unsubscribe' {filter}) p \
          WHERE NOT EXISTS (SELECT 1 FROM wechat_event e2 JOIN qr_generation g2 ON g2.id = e2.generation_id \
            WHERE e2.openid = p.openid AND e2.kind IN ('subscribe', 'scan') \
-             AND e2.occurred_at >= $7 AND e2.occurred_at < $8 AND {m}) {group}",
-        t = i32::from(total),
+             AND e2.occurred_at >= {lo} AND e2.occurred_at < {hi} \
+             AND e2.id NOT IN (SELECT id FROM fresh) AND {m}) {group}",
         k = level.key(),
         m = level.matches(),
     )
@@ -230,8 +317,10 @@ pub(super) async fn run<C: ConnectionTrait>(
     } else {
         Level::All
     };
+    // The edges, and the fresh events of the rollup days.
     let ev = events(
-        "((e.occurred_at >= $1 AND e.occurred_at < $2) OR (e.occurred_at >= $3 AND e.occurred_at < $4))",
+        "((e.occurred_at >= $1 AND e.occurred_at < $2) OR (e.occurred_at >= $3 AND e.occurred_at < $4) \
+          OR (e.id IN (SELECT id FROM fresh) AND e.occurred_at >= $7 AND e.occurred_at < $8))",
     );
     let mut parts = Vec::new();
     match q.group_by {
@@ -253,11 +342,7 @@ pub(super) async fn run<C: ConnectionTrait>(
                 l = totals.id(),
                 f = totals.visit_filter(filtered),
             ));
-            parts.push(format!(
-                "SELECT 0, {day}, 0, 0, 0, 0, COUNT(DISTINCT ev.openid) \
-                 FROM ev JOIN qr_generation g ON g.id = ev.gid \
-                 WHERE ev.kind <> 'unsubscribe' {filter} GROUP BY 2"
-            ));
+            parts.push(scanners_outside(totals, Per::Day, filter));
         }
         GroupBy::Activity | GroupBy::Qrcode => {
             let level = if q.group_by == GroupBy::Qrcode {
@@ -277,11 +362,11 @@ pub(super) async fn run<C: ConnectionTrait>(
                  WHERE TRUE {filter} GROUP BY 2"
             ));
             parts.push(scanners_inside(level, false, filtered));
-            parts.push(scanners_outside(level, false, filter));
+            parts.push(scanners_outside(level, Per::Key, filter));
         }
     }
     parts.push(scanners_inside(totals, true, filtered));
-    parts.push(scanners_outside(totals, true, filter));
+    parts.push(scanners_outside(totals, Per::Total, filter));
 
     let (qrcode_id, activity_id, join) = if q.group_by == GroupBy::Qrcode {
         (
@@ -293,7 +378,7 @@ pub(super) async fn run<C: ConnectionTrait>(
         ("CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)", "")
     };
     let sql = format!(
-        "WITH {ev}, parts (is_total, key, scans, new_followers, returning_scans, unsubscribes, unique_scanners) AS ( \
+        "WITH fresh AS (SELECT unnest(d.ids) AS id FROM stats_dirty d), {ev}, parts (is_total, key, scans, new_followers, returning_scans, unsubscribes, unique_scanners) AS ( \
            {parts} ) \
          SELECT p.is_total AS is_total, p.key AS key, {qrcode_id} AS qrcode_id, {activity_id} AS activity_id, \
            CAST(COALESCE(SUM(p.scans), 0) AS BIGINT) AS scans, \
@@ -333,26 +418,32 @@ mod tests {
             .unwrap_or_default()
     }
 
+    fn plan(from: &str, to: &str, head_quiet: bool, tail_quiet: bool) -> Option<Plan> {
+        let tz = chrono_tz::Asia::Shanghai;
+        let (from, to) = (at(from), at(to));
+        let days = Days::around(from, to, tz)?;
+        split(from, to, tz, &days, head_quiet, tail_quiet)
+    }
+
     #[test]
     fn whole_days_between_partial_edges() {
-        let tz: Tz = "Asia/Shanghai".parse().unwrap_or(Tz::UTC);
-        let plan = split(
-            at("2026-11-01T10:00:00+08:00"),
-            at("2026-11-05T09:00:00+08:00"),
-            tz,
-            None,
+        let p = plan(
+            "2026-11-01T10:00:00+08:00",
+            "2026-11-05T09:00:00+08:00",
+            false,
+            false,
         );
-        let plan = plan.as_ref();
-        assert_eq!(plan.map(Plan::days), Some(3));
+        let p = p.as_ref();
+        assert_eq!(p.map(Plan::days), Some(3));
         assert_eq!(
-            plan.map(|p| p.head),
+            p.map(|p| p.head),
             Some((
                 at("2026-11-01T10:00:00+08:00"),
                 at("2026-11-02T00:00:00+08:00")
             ))
         );
         assert_eq!(
-            plan.map(|p| p.tail),
+            p.map(|p| p.tail),
             Some((
                 at("2026-11-05T00:00:00+08:00"),
                 at("2026-11-05T09:00:00+08:00")
@@ -361,41 +452,44 @@ mod tests {
     }
 
     #[test]
-    fn aligned_period_has_empty_edges() {
-        let tz: Tz = "Asia/Shanghai".parse().unwrap_or(Tz::UTC);
-        let plan = split(
-            at("2026-11-01T00:00:00+08:00"),
-            at("2026-11-08T00:00:00+08:00"),
-            tz,
-            None,
+    fn quiet_partial_days_count_as_whole() {
+        let p = plan(
+            "2026-11-01T10:00:00+08:00",
+            "2026-11-05T09:00:00+08:00",
+            true,
+            true,
         );
-        let plan = plan.as_ref();
-        assert_eq!(plan.map(Plan::days), Some(7));
-        assert_eq!(plan.map(|p| p.head.0 == p.head.1), Some(true));
-        assert_eq!(plan.map(|p| p.tail.0 == p.tail.1), Some(true));
+        let p = p.as_ref();
+        assert_eq!(p.map(Plan::days), Some(5));
+        assert_eq!(
+            p.map(|p| p.rollup),
+            Some((
+                at("2026-11-01T00:00:00+08:00"),
+                at("2026-11-06T00:00:00+08:00")
+            ))
+        );
+        assert_eq!(p.map(|p| p.head.0 == p.head.1), Some(true));
+        assert_eq!(p.map(|p| p.tail.0 == p.tail.1), Some(true));
+        // Within one day: a whole day only when it is quiet on both sides.
+        let within = ("2026-11-01T01:00:00+08:00", "2026-11-01T23:00:00+08:00");
+        assert!(plan(within.0, within.1, true, false).is_none());
+        assert_eq!(
+            plan(within.0, within.1, true, true).map(|p| p.days()),
+            Some(1)
+        );
     }
 
     #[test]
-    fn dirty_days_are_read_from_events() {
-        let tz: Tz = "Asia/Shanghai".parse().unwrap_or(Tz::UTC);
-        let from = at("2026-11-01T00:00:00+08:00");
-        let to = at("2026-11-08T00:00:00+08:00");
-        let plan = split(from, to, tz, Some(at("2026-11-04T13:00:00+08:00")));
-        assert_eq!(plan.as_ref().map(Plan::days), Some(3));
-        assert_eq!(
-            plan.map(|p| p.tail),
-            Some((at("2026-11-04T00:00:00+08:00"), to))
+    fn aligned_period_has_empty_edges() {
+        let p = plan(
+            "2026-11-01T00:00:00+08:00",
+            "2026-11-08T00:00:00+08:00",
+            false,
+            false,
         );
-        // Dirty from the first day on, or a period within one day: nothing for the rollups.
-        assert!(split(from, to, tz, Some(at("2026-10-01T00:00:00Z"))).is_none());
-        assert!(
-            split(
-                at("2026-11-01T01:00:00+08:00"),
-                at("2026-11-01T23:00:00+08:00"),
-                tz,
-                None
-            )
-            .is_none()
-        );
+        let p = p.as_ref();
+        assert_eq!(p.map(Plan::days), Some(7));
+        assert_eq!(p.map(|p| p.head.0 == p.head.1), Some(true));
+        assert_eq!(p.map(|p| p.tail.0 == p.tail.1), Some(true));
     }
 }
