@@ -209,6 +209,8 @@ struct DefaultsView {
     wechat_max_clock_skew_secs: u64,
     bench_routes: bool,
     event_committers: usize,
+    stats_tz: String,
+    stats_refresh_ms: u64,
 }
 
 impl Default for DefaultsView {
@@ -229,6 +231,39 @@ impl Default for DefaultsView {
             wechat_max_clock_skew_secs: d.wechat_max_clock_skew_secs,
             bench_routes: d.bench_routes,
             event_committers: d.event_committers,
+            stats_tz: d.stats_tz,
+            stats_refresh_ms: d.stats_refresh_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_has_a_default_and_a_file_overrides_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").expect("write");
+        let loaded = Settings::load(Some(&empty));
+        assert!(loaded.is_ok(), "{loaded:?}");
+
+        let file = dir.path().join("qrscene.toml");
+        std::fs::write(
+            &file,
+            "stats_tz = \"Europe/Berlin\"\nstats_refresh_ms = 500\n",
+        )
+        .expect("write");
+        let settings = Settings::load(Some(&file));
+        if std::env::var_os("QRSCENE_STATS_TZ").is_none() {
+            assert_eq!(
+                settings.as_ref().map(|s| s.stats_tz.as_str()).ok(),
+                Some("Europe/Berlin")
+            );
+        }
+        if std::env::var_os("QRSCENE_STATS_REFRESH_MS").is_none() {
+            assert_eq!(settings.map(|s| s.stats_refresh_ms).ok(), Some(500));
         }
     }
 }

@@ -320,7 +320,7 @@ pub(super) async fn run<C: ConnectionTrait>(
     // The edges, and the fresh events of the rollup days.
     let ev = events(
         "((e.occurred_at >= $1 AND e.occurred_at < $2) OR (e.occurred_at >= $3 AND e.occurred_at < $4) \
-          OR (e.id IN (SELECT id FROM fresh) AND e.occurred_at >= $7 AND e.occurred_at < $8))",
+          OR (e.id = ANY (ARRAY(SELECT id FROM fresh)) AND e.occurred_at >= $7 AND e.occurred_at < $8))",
     );
     let mut parts = Vec::new();
     match q.group_by {
