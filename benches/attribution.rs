@@ -1,8 +1,9 @@
 //! Attribution at scale: 1,000 codes across 50 activities and 1,000,000 events (seeded in
-//! SQL, spread over the last 30 days; about 200,000 users, each with a mix of kinds and codes), then the time of each `stats` grouping over those 30
-//! days through the HTTP API, and the time from a callback's answer on one instance to the
-//! answer of a `wait` held on another instance (Redis pub/sub). Prints figures; asserts
-//! nothing.
+//! SQL, spread over the last 30 days; about 200,000 users, each with a mix of kinds and
+//! codes), then the time of each `stats` grouping over those 30 days through the HTTP API
+//! (quiet, and while SCANs arrive), checked against the events-only answer; and the time
+//! from a callback's answer on one instance to the answer of a `wait` held on another
+//! instance (Redis pub/sub). Prints figures; asserts nothing.
 //!
 //! cargo bench --bench attribution -- --database postgres://postgres@127.0.0.1:5432/test \
 //!     --redis redis://127.0.0.1:6379
@@ -12,6 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use qrscene::attribution::stats::{StatsQuery, compute_from_events};
 use qrscene::config::Settings;
 use qrscene::startup::Application;
 use qrscene::wechat::signature::sign;
@@ -36,6 +38,9 @@ struct Args {
     /// Waits measured.
     #[arg(long, default_value_t = 200)]
     waits: usize,
+    /// SCAN pushes per second during the load phase.
+    #[arg(long, default_value_t = 300)]
+    load_rate: u32,
     /// Keep the scratch database (its URL is printed) to inspect plans afterwards.
     #[arg(long)]
     keep: bool,
@@ -132,59 +137,119 @@ async fn main() -> anyhow::Result<()> {
             .map(|t| t.to_rfc3339())
             .unwrap_or_default()
     };
-    let periods = [
-        (
-            "30 whole days (dashboard)",
-            format!(
-                "from={}&to={}",
-                midnight(today - chrono::Days::new(29)),
-                midnight(today + chrono::Days::new(1))
-            ),
-        ),
-        (
-            "now-30d .. now",
-            format!(
-                "from={}&to={}",
-                (now - chrono::Duration::days(30))
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ),
-        ),
+    let rfc =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let whole_days = (
+        midnight(today - chrono::Days::new(29)),
+        midnight(today + chrono::Days::new(1)),
+    );
+    let rolling = (rfc(now - chrono::Duration::days(30)), rfc(now));
+    let queries: [(&str, Option<&str>); 4] = [
+        ("activity", None),
+        ("qrcode", None),
+        ("day", None),
+        ("qrcode", Some("A7")),
     ];
-    for (label, period) in &periods {
+    let stats = Stats {
+        http: http.clone(),
+        base: a.clone(),
+        runs: args.runs,
+    };
+    for (label, (from, to)) in [
+        ("30 whole days (dashboard)", &whole_days),
+        ("now-30d .. now", &rolling),
+    ] {
         println!("  period: {label}");
-        for query in [
-            "group_by=activity",
-            "group_by=qrcode",
-            "group_by=day&tz=Asia/Shanghai",
-            "group_by=qrcode&activity_id=A7",
-        ] {
-            let url = format!("{a}/api/v1/stats?{query}&{period}").replace('+', "%2B");
-            let mut times = Vec::new();
-            let mut groups = 0;
-            let mut rollup_days = 0;
-            for _ in 0..args.runs {
-                let t = Instant::now();
-                let body: serde_json::Value = http
-                    .get(&url)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .json()
-                    .await?;
-                times.push(t.elapsed());
-                groups = body["groups"].as_array().map_or(0, Vec::len);
-                rollup_days = body["rollup_days"].as_u64().unwrap_or(0);
-            }
-            times.sort_unstable();
+        for (group_by, activity) in queries {
+            let timed = stats.time(group_by, activity, from, to).await?;
+            // The same question answered from the events alone, as the reference.
+            let q = StatsQuery::parse(
+                Some(group_by),
+                Some(from),
+                Some(to),
+                Some("Asia/Shanghai"),
+                activity.map(str::to_owned),
+            )
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let t = Instant::now();
+            let reference = compute_from_events(&db, &q).await?;
+            let reference_ms = common::ms(t.elapsed());
+            let same = serde_json::to_value(&reference.groups)? == timed.body["groups"]
+                && serde_json::to_value(&reference.totals)? == timed.body["totals"];
             println!(
-                "    stats {query:<32} {groups:>5} groups  {rollup_days:>2} rollup days  median {:>7.1} ms  min {:>7.1} ms  max {:>7.1} ms",
-                common::ms(times[times.len() / 2]),
-                common::ms(times[0]),
-                common::ms(times[times.len() - 1])
+                "{}  events-only {reference_ms:>7.1} ms, same figures: {}",
+                timed.line,
+                if same { "yes" } else { "NO" }
             );
         }
     }
+
+    // Under load: SCANs keep arriving at instance A (so today is never fully rolled up)
+    // while the dashboard asks.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut senders = Vec::new();
+    for worker in 0..4u64 {
+        let (http, a, stop, sent) = (http.clone(), a.clone(), stop.clone(), sent.clone());
+        let every = Duration::from_secs_f64(4.0 / f64::from(args.load_rate.max(1)));
+        senders.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ticks.tick().await;
+                n += 1;
+                let g = (worker * 7919 + n) % 1000 + 1;
+                let now = chrono::Utc::now().timestamp();
+                let xml = format!(
+                    "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[load{worker}_{n}]]></FromUserName>\
+                     <CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>\
+                     <EventKey><![CDATA[s{g}]]></EventKey><Ticket><![CDATA[T{g}]]></Ticket></xml>"
+                );
+                let (timestamp, nonce) = (now.to_string(), format!("load{worker}_{n}"));
+                let signature = sign(&[TOKEN, &timestamp, &nonce]);
+                let url = format!(
+                    "{a}/wechat/callback?signature={signature}&timestamp={timestamp}&nonce={nonce}"
+                );
+                if http.post(&url).body(xml).send().await.is_ok() {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let load_started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!(
+        "  under load: SCAN pushes arriving at about {} per second",
+        args.load_rate
+    );
+    let load_periods = [
+        "30 whole days (dashboard)",
+        "now-30d .. now, now taken at each query",
+        "now-30d .. now, now taken before the load: scans arrive after its end",
+    ];
+    for (i, label) in load_periods.iter().enumerate() {
+        println!("  period: {label}");
+        for (group_by, activity) in queries {
+            let now = chrono::Utc::now();
+            let asked = (rfc(now - chrono::Duration::days(30)), rfc(now));
+            let (from, to) = match i {
+                0 => &whole_days,
+                1 => &asked,
+                _ => &rolling,
+            };
+            println!("{}", stats.time(group_by, activity, from, to).await?.line);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for sender in senders {
+        sender.await?;
+    }
+    println!(
+        "  pushes stored during the load phase: {} ({:.0}/s)",
+        sent.load(std::sync::atomic::Ordering::Relaxed),
+        sent.load(std::sync::atomic::Ordering::Relaxed) as f64
+            / load_started.elapsed().as_secs_f64()
+    );
 
     let mut latencies = Vec::with_capacity(args.waits);
     for n in 0..args.waits {
@@ -260,4 +325,65 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     scratch.drop_database().await
+}
+
+/// Times `stats` queries through the HTTP API.
+struct Stats {
+    http: reqwest::Client,
+    base: String,
+    runs: usize,
+}
+
+struct Timed {
+    line: String,
+    body: serde_json::Value,
+}
+
+impl Stats {
+    async fn time(
+        &self,
+        group_by: &str,
+        activity: Option<&str>,
+        from: &str,
+        to: &str,
+    ) -> anyhow::Result<Timed> {
+        let mut query = vec![
+            ("group_by", group_by),
+            ("from", from),
+            ("to", to),
+            ("tz", "Asia/Shanghai"),
+        ];
+        if let Some(activity) = activity {
+            query.push(("activity_id", activity));
+        }
+        let mut times = Vec::new();
+        let mut body = serde_json::Value::Null;
+        for _ in 0..self.runs {
+            let t = Instant::now();
+            body = self
+                .http
+                .get(format!("{}/api/v1/stats", self.base))
+                .query(&query)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        let label = match activity {
+            Some(a) => format!("group_by={group_by}&activity_id={a}"),
+            None => format!("group_by={group_by}"),
+        };
+        let line = format!(
+            "    stats {label:<32} {:>5} groups  {:>2} rollup days  median {:>6.1} ms  min {:>6.1} ms  max {:>6.1} ms",
+            body["groups"].as_array().map_or(0, Vec::len),
+            body["rollup_days"].as_u64().unwrap_or(0),
+            common::ms(times[times.len() / 2]),
+            common::ms(times[0]),
+            common::ms(times[times.len() - 1])
+        );
+        Ok(Timed { line, body })
+    }
 }

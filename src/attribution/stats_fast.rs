@@ -233,7 +233,9 @@ enum Per {
 }
 
 /// Scanners of the read events (edges and fresh) with no earlier-stored scan in the rollup
-/// days (of that local day, for `Per::Day`), per `level` key.
+/// days (of that local day, for `Per::Day`), per `level` key. The probe is a lateral
+/// `LIMIT 1` so that it stays an index probe per scanner: as an anti-join the planner may
+/// hash every scan of the rollup days instead.
 fn scanners_outside(level: Level, per: Per, filter: &str) -> String {
     let (total, out, group) = match per {
         Per::Key => (0, "p.key", "GROUP BY p.key"),
@@ -256,10 +258,11 @@ fn scanners_outside(level: Level, per: Per, filter: &str) -> String {
         "SELECT {total}, {out}, 0, 0, 0, 0, COUNT(*) FROM ( \
            SELECT DISTINCT {k} AS key, {day} AS day, ev.openid AS openid \
            FROM ev JOIN qr_generation g ON g.id = ev.gid WHERE ev.kind <> 'unsubscribe' {filter}) p \
-         WHERE NOT EXISTS (SELECT 1 FROM wechat_event e2 JOIN qr_generation g2 ON g2.id = e2.generation_id \
+         LEFT JOIN LATERAL (SELECT 1 AS hit FROM wechat_event e2 JOIN qr_generation g2 ON g2.id = e2.generation_id \
            WHERE e2.openid = p.openid AND e2.kind IN ('subscribe', 'scan') \
              AND e2.occurred_at >= {lo} AND e2.occurred_at < {hi} \
-             AND e2.id NOT IN (SELECT id FROM fresh) AND {m}) {group}",
+             AND e2.id NOT IN (SELECT id FROM fresh) AND {m} LIMIT 1) x ON TRUE \
+         WHERE x.hit IS NULL {group}",
         k = level.key(),
         m = level.matches(),
     )
