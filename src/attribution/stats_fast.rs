@@ -1,14 +1,16 @@
 //! Statistics from the daily rollups (Postgres), exact.
 //!
-//! The period splits into a run of whole local days the rollups answer (`R`) and what is
-//! left: the part of the first day before its midnight (`head`) and of the last day after
-//! its midnight (`tail`); a partial day with no event outside the period counts as whole.
-//! Events stored since the last refresh (`fresh`: the ids of the dirty marks) are not in the
+//! The rollups answer a run of whole local days. A partial first or last day of the period
+//! is either left out of that run and read from the events (an `edge`), or kept in it and
+//! the part outside the period subtracted (a `sliver`), whichever has fewer events. Events
+//! stored since the last refresh (`fresh`: the ids of the dirty marks) are not in the
 //! rollups and are read from the events, like the edges.
 //!
-//! Additive figures are sums. Unique scanners of a group are the scanners the rollups count
-//! in `R` (visits whose previous visit is before `R`), plus the scanners of the edges and of
-//! the fresh events with no earlier-stored scan in `R` (one index-only probe each).
+//! Additive figures are sums and differences. Unique scanners of a group are those the
+//! rollups count in their days (visits whose previous visit is before them), less the
+//! scanners of the slivers with no other scan in the period's part of those days, plus the
+//! scanners of the edges and of the fresh events with none either: one index-only probe per
+//! scanner read.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -16,19 +18,26 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Val
 
 use super::period::local_midnight;
 use super::stats::{GroupBy, Row, StatsQuery};
-use super::stats_sql::{Marked, events};
+use super::stats_sql::{Marked, events, events_as};
+
+type Span = (DateTime<Utc>, DateTime<Utc>);
 
 /// How a query splits between rollups and events.
 #[derive(Debug, Clone)]
 pub(super) struct Plan {
     tz: Tz,
-    head: (DateTime<Utc>, DateTime<Utc>),
-    tail: (DateTime<Utc>, DateTime<Utc>),
-    rollup: (DateTime<Utc>, DateTime<Utc>),
+    /// The whole days the rollups answer.
+    rollup: Span,
+    /// Parts of the period outside those days, read from the events (empty spans allowed).
+    edges: [Span; 2],
+    /// Parts of those days outside the period, subtracted.
+    slivers: [Span; 2],
+    /// The period's part of those days.
+    inside: Span,
 }
 
 impl Plan {
-    /// Whole days answered by the rollups.
+    /// Days answered by the rollups.
     pub(super) fn days(&self) -> u32 {
         let (from, to) = self.days_range();
         u32::try_from((to - from).num_days()).unwrap_or(0)
@@ -66,9 +75,8 @@ const STATE: &str = "SELECT s.tz AS tz, s.built AS built, \
         AS reattributed \
     FROM stats_rollup_state s WHERE s.id = 1";
 
-/// The split of `q`, or `None` when the rollups cannot answer any whole day of it (not
-/// built yet, days in another time zone, no whole day in the period, or too much they
-/// miss).
+/// The split of `q`, or `None` when the rollups cannot answer it (not built yet, days in
+/// another time zone, no day worth taking from them, or too much they miss).
 ///
 /// # Errors
 /// The database failed.
@@ -91,30 +99,56 @@ pub(super) async fn plan<C: ConnectionTrait>(
     let Some(days) = Days::around(q.from, q.to, tz) else {
         return Ok(None);
     };
-    let head_quiet = days.first_start < q.from && quiet(conn, days.first_start, q.from).await?;
-    let tail_quiet = days.last_end > q.to && quiet(conn, q.to, days.last_end).await?;
-    Ok(split(q.from, q.to, tz, &days, head_quiet, tail_quiet))
+    let (from, to) = (q.from, q.to);
+    let counts = count(
+        conn,
+        [
+            (days.first_start, from),
+            (from, days.first_end.min(to)),
+            (days.last_start.max(from), to),
+            (to, days.last_end),
+        ],
+    )
+    .await?;
+    let head = Partial {
+        inside: counts[1],
+        outside: counts[0],
+    };
+    let tail = Partial {
+        inside: counts[2],
+        outside: counts[3],
+    };
+    Ok(split(from, to, tz, &days, head, tail))
 }
 
-/// No event of the statistics between `from` and `to`.
-async fn quiet<C: ConnectionTrait>(
-    conn: &C,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+/// Events of the statistics in each span.
+async fn count<C: ConnectionTrait>(conn: &C, spans: [Span; 4]) -> Result<[i64; 4], DbErr> {
+    let one = |n: usize| {
+        format!(
+            "(SELECT COUNT(*) FROM wechat_event e WHERE e.kind IN ('subscribe', 'scan', 'unsubscribe') \
+             AND e.occurred_at >= ${} AND e.occurred_at < ${}) AS c{n}",
+            2 * n + 1,
+            2 * n + 2
+        )
+    };
+    let sql = format!("SELECT {}, {}, {}, {}", one(0), one(1), one(2), one(3));
+    let params: Vec<Value> = spans
+        .iter()
+        .flat_map(|(a, b)| [(*a).into(), (*a).max(*b).into()])
+        .collect();
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT NOT EXISTS (SELECT 1 FROM wechat_event e \
-               WHERE e.kind IN ('subscribe', 'scan', 'unsubscribe') \
-                 AND e.occurred_at >= $1 AND e.occurred_at < $2) AS quiet",
-            [from.into(), to.into()],
+            sql,
+            params,
         ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get::<bool>("", "quiet"))
-        .transpose()?
-        .unwrap_or(false))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no counts".into()))?;
+    let mut counts = [0; 4];
+    for (n, c) in counts.iter_mut().enumerate() {
+        *c = row.try_get("", &format!("c{n}"))?;
+    }
+    Ok(counts)
 }
 
 /// The local midnights around a period: of its first day, after it, before its end, and
@@ -141,31 +175,55 @@ impl Days {
     }
 }
 
-/// The whole days of `[from, to)`, a partial first or last day counting as whole when it
-/// is quiet outside the period.
+/// Events of a partial day: in the period's part, and outside it.
+#[derive(Debug, Clone, Copy)]
+struct Partial {
+    inside: i64,
+    outside: i64,
+}
+
+/// Keeps a partial day in the rollups (subtracting what lies outside the period) when that
+/// reads fewer events than reading its part of the period.
 fn split(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     tz: Tz,
     days: &Days,
-    head_quiet: bool,
-    tail_quiet: bool,
+    head: Partial,
+    tail: Partial,
 ) -> Option<Plan> {
-    let first = if days.first_start == from || head_quiet {
-        days.first_start
+    let none = (from, from);
+    if days.first_start == days.last_start {
+        // Within one day: all of it from the rollups, or all of it from the events.
+        let outside = head.outside + tail.outside;
+        return (outside <= head.inside).then_some(Plan {
+            tz,
+            rollup: (days.first_start, days.first_end),
+            edges: [none, none],
+            slivers: [(days.first_start, from), (to, days.first_end)],
+            inside: (from, to),
+        });
+    }
+    let (start, head_edge, head_sliver) = if days.first_start == from {
+        (from, none, none)
+    } else if head.outside <= head.inside {
+        (days.first_start, none, (days.first_start, from))
     } else {
-        days.first_end
+        (days.first_end, (from, days.first_end), none)
     };
-    let end = if days.last_start == to || !tail_quiet {
-        days.last_start
+    let (end, tail_edge, tail_sliver) = if days.last_start == to {
+        (to, none, none)
+    } else if tail.outside <= tail.inside {
+        (days.last_end, none, (to, days.last_end))
     } else {
-        days.last_end
+        (days.last_start, (days.last_start, to), none)
     };
-    (first < end).then_some(Plan {
+    (start < end).then_some(Plan {
         tz,
-        head: (from, first.max(from)),
-        tail: (end.min(to), to),
-        rollup: (first, end),
+        rollup: (start, end),
+        edges: [head_edge, tail_edge],
+        slivers: [head_sliver, tail_sliver],
+        inside: (start.max(from), end.min(to)),
     })
 }
 
@@ -216,11 +274,6 @@ impl Level {
     }
 }
 
-const ADDITIVE_RAW: &str = "SUM(CASE WHEN ev.kind <> 'unsubscribe' THEN 1 ELSE 0 END), \
-    SUM(CASE WHEN ev.kind = 'subscribe' THEN 1 ELSE 0 END), \
-    SUM(CASE WHEN ev.kind = 'scan' THEN 1 ELSE 0 END), \
-    SUM(CASE WHEN ev.kind = 'unsubscribe' THEN 1 ELSE 0 END)";
-
 /// How the read events are counted against the rollups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Per {
@@ -232,37 +285,72 @@ enum Per {
     Total,
 }
 
-/// Scanners of the read events (edges and fresh) with no earlier-stored scan in the rollup
+/// Events read to add (edges and fresh: `ev`) or to subtract (slivers: `sl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Added,
+    Subtracted,
+}
+
+impl Source {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Added => "ev",
+            Self::Subtracted => "sl",
+        }
+    }
+
+    fn sign(self) -> &'static str {
+        match self {
+            Self::Added => "",
+            Self::Subtracted => "-",
+        }
+    }
+}
+
+/// Additive figures of the read events, per `key`.
+fn additive(source: Source, key: &str, filter: &str) -> String {
+    let s = source.sign();
+    format!(
+        "SELECT 0, {key}, \
+           {s}SUM(CASE WHEN ev.kind <> 'unsubscribe' THEN 1 ELSE 0 END), \
+           {s}SUM(CASE WHEN ev.kind = 'subscribe' THEN 1 ELSE 0 END), \
+           {s}SUM(CASE WHEN ev.kind = 'scan' THEN 1 ELSE 0 END), \
+           {s}SUM(CASE WHEN ev.kind = 'unsubscribe' THEN 1 ELSE 0 END), 0 \
+         FROM {t} AS ev JOIN qr_generation g ON g.id = ev.gid WHERE TRUE {filter} GROUP BY 2",
+        t = source.table(),
+    )
+}
+
+/// Scanners of the read events with no rolled-up scan in the period's part of the rollup
 /// days (of that local day, for `Per::Day`), per `level` key. The probe is a lateral
 /// `LIMIT 1` so that it stays an index probe per scanner: as an anti-join the planner may
 /// hash every scan of the rollup days instead.
-fn scanners_outside(level: Level, per: Per, filter: &str) -> String {
+fn scanners_outside(level: Level, per: Per, source: Source, filter: &str) -> String {
     let (total, out, group) = match per {
         Per::Key => (0, "p.key", "GROUP BY p.key"),
         Per::Day => (0, "to_char(p.day, 'YYYY-MM-DD')", "GROUP BY p.day"),
         Per::Total => (1, "CAST(NULL AS TEXT)", ""),
     };
-    let (lo, hi) = match per {
+    let (lo, hi, day) = match per {
         Per::Day => (
             "GREATEST($7, CAST(p.day AS TIMESTAMP) AT TIME ZONE $9)",
             "LEAST($8, CAST(p.day + 1 AS TIMESTAMP) AT TIME ZONE $9)",
+            "CAST(ev.at AT TIME ZONE $9 AS DATE)",
         ),
-        Per::Key | Per::Total => ("$7", "$8"),
-    };
-    let day = if per == Per::Day {
-        "CAST(ev.at AT TIME ZONE $9 AS DATE)"
-    } else {
-        "CAST(NULL AS DATE)"
+        Per::Key | Per::Total => ("$7", "$8", "CAST(NULL AS DATE)"),
     };
     format!(
-        "SELECT {total}, {out}, 0, 0, 0, 0, COUNT(*) FROM ( \
+        "SELECT {total}, {out}, 0, 0, 0, 0, {sign}COUNT(*) FROM ( \
            SELECT DISTINCT {k} AS key, {day} AS day, ev.openid AS openid \
-           FROM ev JOIN qr_generation g ON g.id = ev.gid WHERE ev.kind <> 'unsubscribe' {filter}) p \
+           FROM {t} AS ev JOIN qr_generation g ON g.id = ev.gid WHERE ev.kind <> 'unsubscribe' {filter}) p \
          LEFT JOIN LATERAL (SELECT 1 AS hit FROM wechat_event e2 JOIN qr_generation g2 ON g2.id = e2.generation_id \
            WHERE e2.openid = p.openid AND e2.kind IN ('subscribe', 'scan') \
              AND e2.occurred_at >= {lo} AND e2.occurred_at < {hi} \
              AND e2.id NOT IN (SELECT id FROM fresh) AND {m} LIMIT 1) x ON TRUE \
          WHERE x.hit IS NULL {group}",
+        sign = source.sign(),
+        t = source.table(),
         k = level.key(),
         m = level.matches(),
     )
@@ -285,6 +373,16 @@ fn scanners_inside(level: Level, total: bool, filtered: bool) -> String {
     )
 }
 
+/// Additive figures of the rollup days, per `key` of code `g` or day `d.day`.
+fn rolled_up(key: &str, filter: &str) -> String {
+    format!(
+        "SELECT 0, {key}, SUM(d.scans), SUM(d.new_followers), SUM(d.returning_scans), \
+           SUM(d.unsubscribes), CAST(0 AS BIGINT) \
+         FROM stats_day d JOIN qr_generation g ON g.id = d.generation_id \
+         WHERE d.day >= $5 AND d.day < $6 {filter} GROUP BY 2"
+    )
+}
+
 /// The rows of the groups and the totals row.
 ///
 /// # Errors
@@ -295,21 +393,23 @@ pub(super) async fn run<C: ConnectionTrait>(
     plan: &Plan,
 ) -> Result<(Vec<Row>, Option<Row>), DbErr> {
     let (first_day, end_day) = plan.days_range();
-    let mut params: Vec<Value> = vec![
-        plan.head.0.into(),
-        plan.head.1.into(),
-        plan.tail.0.into(),
-        plan.tail.1.into(),
+    let params: Vec<Value> = vec![
+        plan.edges[0].0.into(),
+        plan.edges[0].1.into(),
+        plan.edges[1].0.into(),
+        plan.edges[1].1.into(),
         first_day.into(),
         end_day.into(),
-        plan.rollup.0.into(),
-        plan.rollup.1.into(),
+        plan.inside.0.into(),
+        plan.inside.1.into(),
         plan.tz.name().into(),
+        q.activity_id.clone().into(),
+        plan.slivers[0].0.into(),
+        plan.slivers[0].1.into(),
+        plan.slivers[1].0.into(),
+        plan.slivers[1].1.into(),
     ];
     let filtered = q.activity_id.is_some();
-    if let Some(activity) = &q.activity_id {
-        params.push(activity.clone().into());
-    }
     let filter = if filtered {
         "AND g.activity_id = $10"
     } else {
@@ -320,32 +420,36 @@ pub(super) async fn run<C: ConnectionTrait>(
     } else {
         Level::All
     };
-    // The edges, and the fresh events of the rollup days.
-    let ev = events(
+    let is_fresh = "e.id = ANY (ARRAY(SELECT id FROM fresh))";
+    // Added: the edges, and the fresh events of the period's part of the rollup days.
+    let ev = events(&format!(
         "((e.occurred_at >= $1 AND e.occurred_at < $2) OR (e.occurred_at >= $3 AND e.occurred_at < $4) \
-          OR (e.id = ANY (ARRAY(SELECT id FROM fresh)) AND e.occurred_at >= $7 AND e.occurred_at < $8))",
+          OR ({is_fresh} AND e.occurred_at >= $7 AND e.occurred_at < $8))"
+    ));
+    // Subtracted: the rolled-up events of the slivers.
+    let sl = events_as(
+        "sl",
+        &format!(
+            "((e.occurred_at >= $11 AND e.occurred_at < $12) OR (e.occurred_at >= $13 AND e.occurred_at < $14)) \
+             AND NOT ({is_fresh})"
+        ),
     );
     let mut parts = Vec::new();
     match q.group_by {
         GroupBy::Day => {
-            parts.push(format!(
-                "SELECT 0, to_char(d.day, 'YYYY-MM-DD'), SUM(d.scans), SUM(d.new_followers), \
-                 SUM(d.returning_scans), SUM(d.unsubscribes), CAST(0 AS BIGINT) \
-                 FROM stats_day d JOIN qr_generation g ON g.id = d.generation_id \
-                 WHERE d.day >= $5 AND d.day < $6 {filter} GROUP BY 2"
-            ));
+            parts.push(rolled_up("to_char(d.day, 'YYYY-MM-DD')", filter));
             let day = "to_char(ev.at AT TIME ZONE $9, 'YYYY-MM-DD')";
-            parts.push(format!(
-                "SELECT 0, {day}, {ADDITIVE_RAW}, 0 FROM ev JOIN qr_generation g ON g.id = ev.gid \
-                 WHERE TRUE {filter} GROUP BY 2"
-            ));
+            parts.push(additive(Source::Added, day, filter));
+            parts.push(additive(Source::Subtracted, day, filter));
             parts.push(format!(
                 "SELECT 0, to_char(v.day, 'YYYY-MM-DD'), 0, 0, 0, 0, SUM(v.visits) FROM stats_visit v \
                  WHERE v.level = {l} AND v.day >= $5 AND v.day < $6 {f} GROUP BY 2",
                 l = totals.id(),
                 f = totals.visit_filter(filtered),
             ));
-            parts.push(scanners_outside(totals, Per::Day, filter));
+            for source in [Source::Added, Source::Subtracted] {
+                parts.push(scanners_outside(totals, Per::Day, source, filter));
+            }
         }
         GroupBy::Activity | GroupBy::Qrcode => {
             let level = if q.group_by == GroupBy::Qrcode {
@@ -353,23 +457,19 @@ pub(super) async fn run<C: ConnectionTrait>(
             } else {
                 Level::Activity
             };
-            let key = level.key();
-            parts.push(format!(
-                "SELECT 0, {key}, SUM(d.scans), SUM(d.new_followers), SUM(d.returning_scans), \
-                 SUM(d.unsubscribes), CAST(0 AS BIGINT) \
-                 FROM stats_day d JOIN qr_generation g ON g.id = d.generation_id \
-                 WHERE d.day >= $5 AND d.day < $6 {filter} GROUP BY 2"
-            ));
-            parts.push(format!(
-                "SELECT 0, {key}, {ADDITIVE_RAW}, 0 FROM ev JOIN qr_generation g ON g.id = ev.gid \
-                 WHERE TRUE {filter} GROUP BY 2"
-            ));
+            parts.push(rolled_up(level.key(), filter));
+            parts.push(additive(Source::Added, level.key(), filter));
+            parts.push(additive(Source::Subtracted, level.key(), filter));
             parts.push(scanners_inside(level, false, filtered));
-            parts.push(scanners_outside(level, Per::Key, filter));
+            for source in [Source::Added, Source::Subtracted] {
+                parts.push(scanners_outside(level, Per::Key, source, filter));
+            }
         }
     }
     parts.push(scanners_inside(totals, true, filtered));
-    parts.push(scanners_outside(totals, Per::Total, filter));
+    for source in [Source::Added, Source::Subtracted] {
+        parts.push(scanners_outside(totals, Per::Total, source, filter));
+    }
 
     let (qrcode_id, activity_id, join) = if q.group_by == GroupBy::Qrcode {
         (
@@ -381,7 +481,8 @@ pub(super) async fn run<C: ConnectionTrait>(
         ("CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)", "")
     };
     let sql = format!(
-        "WITH fresh AS (SELECT unnest(d.ids) AS id FROM stats_dirty d), {ev}, parts (is_total, key, scans, new_followers, returning_scans, unsubscribes, unique_scanners) AS ( \
+        "WITH fresh AS (SELECT unnest(d.ids) AS id FROM stats_dirty d), {ev}, {sl}, \
+           parts (is_total, key, scans, new_followers, returning_scans, unsubscribes, unique_scanners) AS ( \
            {parts} ) \
          SELECT p.is_total AS is_total, p.key AS key, {qrcode_id} AS qrcode_id, {activity_id} AS activity_id, \
            CAST(COALESCE(SUM(p.scans), 0) AS BIGINT) AS scans, \
@@ -399,7 +500,15 @@ pub(super) async fn run<C: ConnectionTrait>(
     ))
     .all(conn)
     .await?;
-    let (groups, total) = Marked::split(marked);
+    let (mut groups, total) = Marked::split(marked);
+    // A group whose events all lie in a sliver nets to nothing: it is not in the period.
+    groups.retain(|g| {
+        g.scans != 0
+            || g.unique_scanners != 0
+            || g.new_followers != 0
+            || g.returning_scans != 0
+            || g.unsubscribes != 0
+    });
     // The additive totals are the sums of the groups (every group of the period is there).
     let total = total.map(|mut t| {
         t.scans = groups.iter().map(|g| g.scans).sum();
@@ -421,78 +530,69 @@ mod tests {
             .unwrap_or_default()
     }
 
-    fn plan(from: &str, to: &str, head_quiet: bool, tail_quiet: bool) -> Option<Plan> {
+    fn plan(from: &str, to: &str, head: (i64, i64), tail: (i64, i64)) -> Option<Plan> {
         let tz = chrono_tz::Asia::Shanghai;
         let (from, to) = (at(from), at(to));
         let days = Days::around(from, to, tz)?;
-        split(from, to, tz, &days, head_quiet, tail_quiet)
+        let partial = |(inside, outside)| Partial { inside, outside };
+        split(from, to, tz, &days, partial(head), partial(tail))
     }
 
+    const FROM: &str = "2026-11-01T10:00:00+08:00";
+    const TO: &str = "2026-11-05T09:00:00+08:00";
+
     #[test]
-    fn whole_days_between_partial_edges() {
-        let p = plan(
-            "2026-11-01T10:00:00+08:00",
-            "2026-11-05T09:00:00+08:00",
-            false,
-            false,
-        );
+    fn busy_outside_parts_make_edges() {
+        let p = plan(FROM, TO, (10, 50), (10, 50));
         let p = p.as_ref();
         assert_eq!(p.map(Plan::days), Some(3));
         assert_eq!(
-            p.map(|p| p.head),
-            Some((
-                at("2026-11-01T10:00:00+08:00"),
-                at("2026-11-02T00:00:00+08:00")
-            ))
+            p.map(|p| p.edges),
+            Some([
+                (at(FROM), at("2026-11-02T00:00:00+08:00")),
+                (at("2026-11-05T00:00:00+08:00"), at(TO))
+            ])
         );
-        assert_eq!(
-            p.map(|p| p.tail),
-            Some((
-                at("2026-11-05T00:00:00+08:00"),
-                at("2026-11-05T09:00:00+08:00")
-            ))
-        );
+        assert_eq!(p.map(|p| p.slivers[0].0 == p.slivers[0].1), Some(true));
     }
 
     #[test]
-    fn quiet_partial_days_count_as_whole() {
-        let p = plan(
-            "2026-11-01T10:00:00+08:00",
-            "2026-11-05T09:00:00+08:00",
-            true,
-            true,
-        );
+    fn quiet_outside_parts_make_slivers() {
+        let p = plan(FROM, TO, (50, 10), (50, 0));
         let p = p.as_ref();
         assert_eq!(p.map(Plan::days), Some(5));
         assert_eq!(
-            p.map(|p| p.rollup),
-            Some((
-                at("2026-11-01T00:00:00+08:00"),
-                at("2026-11-06T00:00:00+08:00")
-            ))
+            p.map(|p| p.slivers),
+            Some([
+                (at("2026-11-01T00:00:00+08:00"), at(FROM)),
+                (at(TO), at("2026-11-06T00:00:00+08:00"))
+            ])
         );
-        assert_eq!(p.map(|p| p.head.0 == p.head.1), Some(true));
-        assert_eq!(p.map(|p| p.tail.0 == p.tail.1), Some(true));
-        // Within one day: a whole day only when it is quiet on both sides.
-        let within = ("2026-11-01T01:00:00+08:00", "2026-11-01T23:00:00+08:00");
-        assert!(plan(within.0, within.1, true, false).is_none());
-        assert_eq!(
-            plan(within.0, within.1, true, true).map(|p| p.days()),
-            Some(1)
-        );
+        assert_eq!(p.map(|p| p.inside), Some((at(FROM), at(TO))));
+        assert_eq!(p.map(|p| p.edges[0].0 == p.edges[0].1), Some(true));
     }
 
     #[test]
-    fn aligned_period_has_empty_edges() {
+    fn within_one_day_it_is_all_or_nothing() {
+        let (from, to) = ("2026-11-01T01:00:00+08:00", "2026-11-01T23:00:00+08:00");
+        assert!(plan(from, to, (10, 8), (10, 8)).is_none());
+        assert_eq!(plan(from, to, (10, 4), (10, 4)).map(|p| p.days()), Some(1));
+    }
+
+    #[test]
+    fn aligned_period_reads_no_event() {
         let p = plan(
             "2026-11-01T00:00:00+08:00",
             "2026-11-08T00:00:00+08:00",
-            false,
-            false,
+            (0, 0),
+            (0, 0),
         );
         let p = p.as_ref();
         assert_eq!(p.map(Plan::days), Some(7));
-        assert_eq!(p.map(|p| p.head.0 == p.head.1), Some(true));
-        assert_eq!(p.map(|p| p.tail.0 == p.tail.1), Some(true));
+        let empty = |s: &Span| s.0 == s.1;
+        assert_eq!(
+            p.map(|p| p.edges.iter().chain(&p.slivers).all(empty)),
+            Some(true)
+        );
     }
 }

@@ -17,8 +17,13 @@ pub(super) const LIMITS: &str = "SET LOCAL work_mem = '64MB'; SET LOCAL statemen
 /// The scans tied to a code and the unsubscribes of the followers a code first brought,
 /// whose time `e.occurred_at` satisfies `period`: `ev(gid, kind, openid, at)`.
 pub(super) fn events(period: &str) -> String {
+    events_as("ev", period)
+}
+
+/// [`events`] under another name.
+pub(super) fn events_as(name: &str, period: &str) -> String {
     format!(
-        "ev AS ( \
+        "{name} AS ( \
     SELECT e.generation_id AS gid, e.kind AS kind, e.openid AS openid, e.occurred_at AS at \
     FROM wechat_event e \
     WHERE e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL AND {period} \

@@ -1,6 +1,7 @@
 //! The daily rollups answer `stats` exactly as the events do: random scans over twelve days,
-//! every grouping, filter and period shape (whole days, partial edges, days made dirty by
-//! late events, another time zone), compared figure by figure with the events-only query.
+//! every grouping, filter and period shape (whole days, partial first and last days read
+//! from the events or subtracted from the rollups, events not rolled up yet, late events,
+//! another time zone), compared figure by figure with the events-only query.
 //! On SQLite there are no rollups and both answers come from the events.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -188,7 +189,15 @@ fn queries(tz: &str) -> Vec<StatsQuery> {
             b + Duration::days(9) + Duration::hours(13),
         ),
         (b - Duration::days(3), b + Duration::days(40)),
+        (
+            b + Duration::days(1) + Duration::hours(20),
+            b + Duration::days(9) + Duration::hours(3),
+        ),
         (b + Duration::hours(3), b + Duration::hours(20)),
+        (
+            b + Duration::days(2) + Duration::hours(10),
+            b + Duration::days(2) + Duration::hours(12),
+        ),
     ];
     let mut out = Vec::new();
     for (from, to) in periods {
