@@ -31,7 +31,8 @@ INSERT INTO stats_rollup_state (id, tz, built) VALUES (1, 'Asia/Shanghai', FALSE
 CREATE TABLE IF NOT EXISTS stats_dirty (
     id BIGSERIAL PRIMARY KEY,
     since TIMESTAMPTZ NOT NULL,
-    ids BIGINT[] NOT NULL
+    ids BIGINT[] NOT NULL,
+    marked_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS stats_day (
     day DATE NOT NULL,

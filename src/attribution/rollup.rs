@@ -55,25 +55,59 @@ const DAYS: &str = "INSERT INTO stats_day (day, generation_id, scans, new_follow
 
 /// Scanners per level, key, day and previous visit day, for days from `$3` on. The previous
 /// visit needs the scanner's whole history, so every scan of the scanners of those days is
-/// read (`{scanners}` narrows to them).
+/// read (`{scans}`: of everyone, or of the scanners since `$2`, probed one by one through
+/// the scanner index). Sorting uses byte order: the order does not matter, only the groups.
 const VISITS: &str = "INSERT INTO stats_visit (level, key, day, prev_day, visits) \
     WITH s AS ( \
-      SELECT e.openid AS openid, e.generation_id AS gid, g.activity_id AS act, \
+      SELECT DISTINCT e.openid COLLATE \"C\" AS openid, e.generation_id AS gid, \
              CAST(e.occurred_at AT TIME ZONE $1 AS DATE) AS day \
-      FROM wechat_event e JOIN qr_generation g ON g.id = e.generation_id \
-      WHERE e.kind IN ('subscribe', 'scan') {scanners} \
+      FROM {scans} \
     ), v AS ( \
-      SELECT DISTINCT CAST(0 AS SMALLINT) AS level, CAST(gid AS TEXT) AS key, openid, day FROM s \
-      UNION ALL SELECT DISTINCT CAST(1 AS SMALLINT), act, openid, day FROM s \
-      UNION ALL SELECT DISTINCT CAST(2 AS SMALLINT), CAST(NULL AS TEXT), openid, day FROM s \
+      SELECT CAST(0 AS SMALLINT) AS level, CAST(gid AS TEXT) COLLATE \"C\" AS key, openid, day FROM s \
+      UNION ALL SELECT DISTINCT CAST(1 AS SMALLINT), g.activity_id COLLATE \"C\", openid, day \
+        FROM s JOIN qr_generation g ON g.id = s.gid \
+      UNION ALL SELECT DISTINCT CAST(2 AS SMALLINT), CAST(NULL AS TEXT) COLLATE \"C\", openid, day FROM s \
     ), l AS ( \
       SELECT level, key, day, LAG(day) OVER (PARTITION BY level, key, openid ORDER BY day) AS prev_day \
       FROM v \
     ) \
     SELECT level, key, day, prev_day, COUNT(*) FROM l WHERE day >= $3 GROUP BY 1, 2, 3, 4";
 
-const SCANNERS_SINCE: &str = "AND e.openid IN (SELECT x.openid FROM wechat_event x \
-    WHERE x.kind IN ('subscribe', 'scan') AND x.generation_id IS NOT NULL AND x.occurred_at >= $2)";
+const EVERY_SCAN: &str = "wechat_event e \
+    WHERE e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL AND e.occurred_at >= $2";
+
+const SCANS_OF_SCANNERS_SINCE: &str = "(SELECT DISTINCT x.openid FROM wechat_event x \
+      WHERE x.kind IN ('subscribe', 'scan') AND x.generation_id IS NOT NULL AND x.occurred_at >= $2) u \
+    CROSS JOIN LATERAL (SELECT e.openid, e.generation_id, e.occurred_at FROM wechat_event e \
+      WHERE e.openid = u.openid AND e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL \
+      OFFSET 0) e";
+
+/// Fresh events that make a rebuild due.
+const REBUILD_AFTER_EVENTS: i64 = 5_000;
+/// Age of the oldest fresh event that makes a rebuild due.
+const REBUILD_AFTER_SECS: f64 = 30.0;
+
+/// Whether a rebuild is due: the rollups are not built (or in another zone), a fresh event
+/// moved an attribution, or fresh events are many or old enough. Queries answer exactly
+/// either way; rebuilding less often keeps the work off the database.
+///
+/// # Errors
+/// The database failed.
+pub async fn due(db: &DatabaseConnection, tz: Tz) -> Result<bool, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let Some(state) = super::stats_fast::state(db).await? else {
+        return Ok(false);
+    };
+    Ok(!state.built
+        || state.tz != tz.name()
+        || state.reattributed
+        || state.fresh >= REBUILD_AFTER_EVENTS
+        || state
+            .oldest_secs
+            .is_some_and(|age| age >= REBUILD_AFTER_SECS))
+}
 
 /// Rebuilds the rollups of the dirty days, in `tz` (a different zone than the rollups' one
 /// rebuilds every day).
@@ -146,8 +180,12 @@ async fn refresh_once(db: &DatabaseConnection, tz: Tz) -> Result<Refreshed, DbEr
     ))
     .await?;
     let visits = VISITS.replace(
-        "{scanners}",
-        if from.is_some() { SCANNERS_SINCE } else { "" },
+        "{scans}",
+        if from.is_some() {
+            SCANS_OF_SCANNERS_SINCE
+        } else {
+            EVERY_SCAN
+        },
     );
     txn.execute_raw(Statement::from_sql_and_values(
         backend,
@@ -185,7 +223,7 @@ fn is_conflict(e: &DbErr) -> bool {
     text.contains("could not obtain lock") || text.contains("could not serialize")
 }
 
-/// Refreshes every `every` until the process ends (Postgres only).
+/// Checks every `every` whether a rebuild is due, and rebuilds (Postgres only).
 pub fn spawn(db: DatabaseConnection, tz: Tz, every: Duration) {
     if db.get_database_backend() != DbBackend::Postgres {
         return;
@@ -195,7 +233,12 @@ pub fn spawn(db: DatabaseConnection, tz: Tz, every: Duration) {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(e) = refresh(&db, tz).await {
+            let refreshed = match due(&db, tz).await {
+                Ok(true) => refresh(&db, tz).await.map(|_| ()),
+                Ok(false) => Ok(()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = refreshed {
                 tracing::warn!(error = %e, "statistics rollup refresh failed; retrying");
             }
         }

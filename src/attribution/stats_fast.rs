@@ -51,12 +51,29 @@ impl Plan {
     }
 }
 
+/// The rollups' state.
 #[derive(Debug, FromQueryResult)]
-struct State {
-    tz: String,
-    built: bool,
-    fresh: i64,
-    reattributed: bool,
+pub(super) struct State {
+    /// Their time zone.
+    pub(super) tz: String,
+    /// Built at least once.
+    pub(super) built: bool,
+    /// Events not rolled up yet.
+    pub(super) fresh: i64,
+    /// Age of the oldest of them, in seconds.
+    pub(super) oldest_secs: Option<f64>,
+    /// A fresh event moved an attribution the rollups hold.
+    pub(super) reattributed: bool,
+}
+
+/// The rollups' state (none before the migration's row exists).
+///
+/// # Errors
+/// The database failed.
+pub(super) async fn state<C: ConnectionTrait>(conn: &C) -> Result<Option<State>, DbErr> {
+    State::find_by_statement(Statement::from_string(DbBackend::Postgres, STATE))
+        .one(conn)
+        .await
 }
 
 /// Fresh events above which the rollups wait for the refresher (a bulk import).
@@ -67,6 +84,8 @@ const MAX_FRESH: i64 = 50_000;
 /// rollups hold).
 const STATE: &str = "SELECT s.tz AS tz, s.built AS built, \
       (SELECT COALESCE(SUM(cardinality(d.ids)), 0) FROM stats_dirty d) AS fresh, \
+      (SELECT CAST(EXTRACT(EPOCH FROM now() - MIN(d.marked_at)) AS DOUBLE PRECISION) FROM stats_dirty d) \
+        AS oldest_secs, \
       EXISTS (SELECT 1 FROM stats_dirty d CROSS JOIN LATERAL unnest(d.ids) AS n(id) \
         JOIN wechat_event e ON e.id = n.id \
         JOIN wechat_follower f ON f.openid = e.openid AND f.first_followed_at = e.occurred_at \
@@ -84,10 +103,10 @@ pub(super) async fn plan<C: ConnectionTrait>(
     conn: &C,
     q: &StatsQuery,
 ) -> Result<Option<Plan>, DbErr> {
-    let state = State::find_by_statement(Statement::from_string(DbBackend::Postgres, STATE))
-        .one(conn)
-        .await?;
-    let Some(state) = state.filter(|s| s.built && s.fresh <= MAX_FRESH && !s.reattributed) else {
+    let Some(state) = state(conn)
+        .await?
+        .filter(|s| s.built && s.fresh <= MAX_FRESH && !s.reattributed)
+    else {
         return Ok(None);
     };
     let Ok(tz) = state.tz.parse::<Tz>() else {

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
-use qrscene::attribution::rollup::{Refreshed, refresh};
+use qrscene::attribution::rollup::{Refreshed, due, refresh};
 use qrscene::attribution::stats::{Stats, StatsQuery, compute, compute_from_events};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -262,6 +262,7 @@ async fn rollups_answer_exactly_as_the_events() {
 
     // Before the first refresh everything comes from the events.
     assert_eq!(compare(&db, "Asia/Shanghai").await, 0);
+    assert_eq!(due(&db, SHANGHAI).await.expect("due"), postgres);
     let built = refresh(&db, SHANGHAI).await.expect("refresh");
     let expected = if postgres {
         Refreshed::Rebuilt {
@@ -277,6 +278,7 @@ async fn rollups_answer_exactly_as_the_events() {
         refresh(&db, SHANGHAI).await.expect("refresh"),
         Refreshed::Clean
     );
+    assert!(!due(&db, SHANGHAI).await.expect("due"));
 
     // Late SCANs on days 5 and 6, and events of today: not in the rollups yet, read from
     // the events alongside them.
@@ -287,6 +289,8 @@ async fn rollups_answer_exactly_as_the_events() {
         .events(30, Utc::now(), Duration::minutes(1), false)
         .await;
     assert_eq!(compare(&db, "Asia/Shanghai").await, on_pg(12));
+    // A few recent fresh events: no rebuild due yet.
+    assert!(!due(&db, SHANGHAI).await.expect("due"));
 
     // A late first follow of a scanner who already left moves that unsubscribe to its
     // code: until the refresher has rebuilt, the events answer alone.
@@ -316,6 +320,7 @@ async fn rollups_answer_exactly_as_the_events() {
         )])
         .await;
     assert_eq!(compare(&db, "Asia/Shanghai").await, 0);
+    assert_eq!(due(&db, SHANGHAI).await.expect("due"), postgres);
 
     let rebuilt = refresh(&db, SHANGHAI).await.expect("refresh");
     if postgres {
@@ -332,9 +337,12 @@ async fn rollups_answer_exactly_as_the_events() {
     }
     assert_eq!(compare(&db, "Asia/Shanghai").await, on_pg(12));
 
+    assert!(!due(&db, SHANGHAI).await.expect("due"));
+
     // Days in another zone than the rollups' are read from the events; rebuilding in that
     // zone serves them.
     compare(&db, "UTC").await;
+    assert_eq!(due(&db, Tz::UTC).await.expect("due"), postgres);
     let rezoned = refresh(&db, Tz::UTC).await.expect("refresh");
     if postgres {
         assert_eq!(
