@@ -41,6 +41,9 @@ struct Args {
     /// Committer tasks (QRSCENE_EVENT_COMMITTERS).
     #[arg(long, default_value_t = Settings::default().event_committers)]
     committers: usize,
+    /// How often the statistics refresher checks whether a rebuild is due (0: off).
+    #[arg(long, default_value_t = Settings::default().stats_refresh_ms)]
+    stats_refresh_ms: u64,
     #[arg(long, hide = true)]
     bench: bool,
 }
@@ -110,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
         wechat_encoding_aes_key: Some(AES_KEY.into()),
         bench_routes: true,
         event_committers: args.committers,
+        stats_refresh_ms: args.stats_refresh_ms,
         ..Settings::default()
     };
     // Safe mode refuses plaintext pushes, so plaintext goes to an instance without the key

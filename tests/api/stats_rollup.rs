@@ -359,3 +359,23 @@ async fn rollups_answer_exactly_as_the_events() {
     assert!(!postgres || (11..=13).contains(&utc_days), "{utc_days}");
     compare(&db, "Asia/Shanghai").await;
 }
+
+#[tokio::test]
+async fn an_unknown_rollup_time_zone_refuses_to_start() {
+    let test_db = TestDb::new().await;
+    let settings = qrscene::config::Settings {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database_url: test_db.url.clone(),
+        stats_tz: "Mars/Olympus".into(),
+        ..Default::default()
+    };
+    let refused = qrscene::startup::Application::build(settings)
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        refused.contains("QRSCENE_STATS_TZ") && refused.contains("Mars/Olympus"),
+        "{refused}"
+    );
+}
