@@ -22,7 +22,12 @@ use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
 use crate::openapi::{self, ApiDoc};
-use crate::routes::{self, attribution::ReadDb, health::Readiness, qrcodes::MpBase};
+use crate::routes::{
+    self,
+    attribution::ReadDb,
+    health::{Metrics, Readiness},
+    qrcodes::MpBase,
+};
 use crate::scans::bus::ScanBus;
 use crate::wechat::client::ApiClient;
 use crate::wechat::qrcode::ExpireSeconds;
@@ -132,9 +137,12 @@ impl Application {
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
         let read_db = web::Data::new(ReadDb(db.clone()));
         let ready = web::Data::new(Readiness { db, redis });
+        let metrics = web::Data::new(Metrics(crate::metrics::install()));
         let server = HttpServer::new(move || {
             let mut app = App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .wrap(TracingLogger::default())
+                .app_data(metrics.clone())
                 .app_data(generations.clone())
                 .app_data(keys.clone())
                 .app_data(mp.clone())

@@ -100,6 +100,7 @@ pub async fn due(db: &DatabaseConnection, tz: Tz) -> Result<bool, DbErr> {
     let Some(state) = super::stats_fast::state(db).await? else {
         return Ok(false);
     };
+    metrics::gauge!("qrscene_stats_rollup_fresh_events").set(state.fresh as f64);
     Ok(!state.built
         || state.tz != tz.name()
         || state.reattributed
@@ -208,6 +209,8 @@ async fn refresh_once(db: &DatabaseConnection, tz: Tz) -> Result<Refreshed, DbEr
     ))
     .await?;
     txn.commit().await?;
+    metrics::histogram!("qrscene_stats_rollup_rebuild_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
     tracing::info!(
         from = ?from,
         marks = count,

@@ -260,6 +260,12 @@ fn log_row(
         reply: Set(attribution.reply),
         created_at: Set(now),
     };
+    metrics::counter!(
+        "qrscene_qr_generations_total",
+        "kind" => spec.kind().as_str(),
+        "status" => if outcome.is_ok() { SUCCEEDED } else { FAILED }
+    )
+    .increment(1);
     match outcome {
         Ok(answer) => {
             let expire = answer

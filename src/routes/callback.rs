@@ -172,10 +172,13 @@ pub async fn receive(
     let mut push = push.0;
     // The XML goes to the store; the answer needs only the parsed message.
     let event = IncomingEvent::new(&push.message, std::mem::take(&mut push.xml));
+    let kind = event.kind.as_str();
     let stored = tokio::time::timeout(STORE_DEADLINE, store.store(event))
         .await
         .map_err(|_| CallbackError::Slow(STORE_DEADLINE))??;
     tracing::debug!(event = stored.event_id, generation = ?stored.generation_id, duplicate = stored.duplicate, "push stored");
+    metrics::counter!("qrscene_callback_pushes_total", "kind" => kind, "duplicate" => if stored.duplicate { "true" } else { "false" })
+        .increment(1);
     let body = reply::answer(&push, &stored, keys.token());
     let content_type = if body == reply::SUCCESS {
         "text/plain"

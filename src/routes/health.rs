@@ -35,6 +35,29 @@ pub struct ReadyBody {
     pub redis: &'static str,
 }
 
+/// The process-wide metrics recorder (`None` when another one was installed first).
+pub struct Metrics(pub Option<metrics_exporter_prometheus::PrometheusHandle>);
+
+/// Prometheus metrics of this process (text exposition format); protected like the API.
+#[utoipa::path(
+    tag = "health",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The metrics", body = String, content_type = "text/plain"),
+        (status = 401, description = "Missing or unknown API key", body = crate::error::ErrorBody),
+        (status = 503, description = "No recorder in this process"),
+    )
+)]
+#[get("/metrics")]
+pub async fn metrics(_caller: crate::auth::Caller, handle: web::Data<Metrics>) -> HttpResponse {
+    match &handle.0 {
+        Some(handle) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(handle.render()),
+        None => HttpResponse::ServiceUnavailable().finish(),
+    }
+}
+
 /// The process answers.
 #[utoipa::path(
     tag = "health",

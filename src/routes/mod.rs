@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
     .service(health::healthz)
     .service(health::readyz)
+    .service(health::metrics)
     .service(
         scope("/api/v1/qrcodes")
             .service(qrcodes::create)

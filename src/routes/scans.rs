@@ -59,7 +59,10 @@ pub async fn wait(
         .into());
     }
     let generation = generations.get(id.into_inner()).await?;
-    match wait_for_scan(&db.0, &bus, &generation, Duration::from_secs(timeout)).await? {
+    let scan = wait_for_scan(&db.0, &bus, &generation, Duration::from_secs(timeout)).await?;
+    let outcome = if scan.is_some() { "scanned" } else { "timeout" };
+    metrics::counter!("qrscene_scan_waits_total", "outcome" => outcome).increment(1);
+    match scan {
         Some(scan) => Ok(HttpResponse::Ok().json(scan)),
         None => Ok(HttpResponse::NoContent().finish()),
     }

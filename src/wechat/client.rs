@@ -88,6 +88,7 @@ impl ApiClient {
     /// WeChat's errcode (40013/40125 are configuration errors), timeout or transport failure.
     #[tracing::instrument(skip_all, fields(appid = %self.appid, mode = ?self.mode))]
     pub async fn fetch_token(&self) -> Result<AccessToken, WeChatError> {
+        metrics::counter!("qrscene_wechat_token_fetches_total").increment(1);
         let url = match self.mode {
             TokenMode::Stable => format!("{}/cgi-bin/stable_token", self.api_base),
             TokenMode::Classic => format!("{}/cgi-bin/token", self.api_base),

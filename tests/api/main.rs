@@ -12,6 +12,7 @@ mod dashboard;
 mod generation;
 mod legacy;
 mod listing;
+mod metrics;
 mod openapi;
 mod push;
 mod scans;

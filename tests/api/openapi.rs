@@ -20,6 +20,7 @@ use crate::helpers::{CALLBACK_TOKEN, KEY, Options, TestDb, spawn_app, spawn_with
 const ALWAYS: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/metrics"),
     ("POST", "/api/v1/qrcodes"),
     ("GET", "/api/v1/qrcodes"),
     ("GET", "/api/v1/qrcodes/{id}"),
@@ -150,6 +151,7 @@ fn check_document(doc: &Value) {
             assert!(ids.insert(id.to_owned()), "operationId {id} twice");
             let secured = op["security"] == json!([{ "api_key": [] }]);
             let keyed = path.starts_with("/api/v1/")
+                || path == "/metrics"
                 || path.starts_with("/activity-wechat/")
                 || path.starts_with("/sandbox/");
             assert_eq!(secured, keyed, "security of {method} {path}");

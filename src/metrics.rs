@@ -1,0 +1,107 @@
+//! Prometheus metrics: one process-wide recorder, rendered at `GET /metrics`.
+//!
+//! - `qrscene_http_requests_total{method, route, status}` and
+//!   `qrscene_http_request_duration_seconds{method, route}`: every request, by route pattern.
+//! - `qrscene_qr_generations_total{kind, status}`: generation attempts, as logged.
+//! - `qrscene_wechat_token_fetches_total`: access tokens fetched from WeChat.
+//! - `qrscene_callback_pushes_total{kind, duplicate}`: pushes stored (or recognised as retries).
+//! - `qrscene_stats_query_duration_seconds{group_by, source}`: statistics queries, answered from
+//!   the rollups or from the events alone.
+//! - `qrscene_stats_rollup_rebuild_duration_seconds` and `qrscene_stats_rollup_fresh_events`:
+//!   the refresher's rebuilds, and the events it has not rolled up yet.
+//! - `qrscene_scan_waits_total{outcome}`: waits answered with a scan, or timed out.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Buckets of every `*_seconds` histogram: 1 ms to 30 s.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder once per process (several apps in one process share it) and returns
+/// its handle; `None` if another recorder was installed first.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("seconds".into()), BUCKETS)
+                .ok()?
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .ok()
+                .inspect(|_| describe())
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "qrscene_http_requests_total",
+        "HTTP requests by route pattern and status"
+    );
+    describe_histogram!(
+        "qrscene_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request duration by route pattern"
+    );
+    describe_counter!(
+        "qrscene_qr_generations_total",
+        "QR code generation attempts, as logged"
+    );
+    describe_counter!(
+        "qrscene_wechat_token_fetches_total",
+        "Access tokens fetched from WeChat"
+    );
+    describe_counter!(
+        "qrscene_callback_pushes_total",
+        "WeChat pushes stored, and retries recognised"
+    );
+    describe_histogram!(
+        "qrscene_stats_query_duration_seconds",
+        Unit::Seconds,
+        "Statistics queries, from the rollups or from the events alone"
+    );
+    describe_histogram!(
+        "qrscene_stats_rollup_rebuild_duration_seconds",
+        Unit::Seconds,
+        "Rebuilds of the statistics rollups"
+    );
+    describe_gauge!(
+        "qrscene_stats_rollup_fresh_events",
+        "Events not rolled up yet"
+    );
+    describe_counter!("qrscene_scan_waits_total", "Waits for a scan, by outcome");
+}
+
+/// Counts and times every request by its route pattern (unmatched: `other`).
+///
+/// # Errors
+/// Those of the wrapped service.
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let response = next.call(req).await?;
+    // The pattern is known once the router has matched the request.
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "other".to_owned());
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("qrscene_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("qrscene_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
