@@ -1,10 +1,11 @@
 //! Keeps the daily statistics rollups (Postgres) in step with the events.
 //!
 //! Every insert into `wechat_event` leaves a `stats_dirty` row (a trigger, same transaction)
-//! with the earliest time it carried. A refresh rebuilds the rollups of every local day from
-//! the earliest dirty one on, from the events, and removes the dirty rows it has seen; the
-//! first refresh (or one after the time zone changed) builds every day. Until then, queries
-//! read those days from the events, so figures are exact at any moment.
+//! with the earliest time it carried and the ids it inserted. A refresh rebuilds the rollups
+//! of every local day from the earliest dirty one on, from the events, and removes the dirty
+//! rows it has seen; the first refresh (or one after the time zone changed) builds every day.
+//! Until then, queries read those events next to the rollups, so figures are exact at any
+//! moment; the refresher only bounds how many they read.
 //!
 //! One refresh runs at a time across instances: each one updates the state row, so two that
 //! overlap conflict and the later one gives up (`NOWAIT`, repeatable read).
@@ -19,6 +20,7 @@ use sea_orm::{
 };
 
 use super::period::local_midnight;
+use super::stats_sql::events;
 
 /// What a refresh did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,21 +39,19 @@ pub enum Refreshed {
 }
 
 /// The additive figures per code and local day, from `$2` (UTC instant) on.
-const DAYS: &str = "INSERT INTO stats_day (day, generation_id, scans, new_followers, returning_scans, unsubscribes) \
-    SELECT CAST(ev.at AT TIME ZONE $1 AS DATE), ev.gid, \
-      COUNT(*) FILTER (WHERE ev.kind <> 'unsubscribe'), \
-      COUNT(*) FILTER (WHERE ev.kind = 'subscribe'), \
-      COUNT(*) FILTER (WHERE ev.kind = 'scan'), \
-      COUNT(*) FILTER (WHERE ev.kind = 'unsubscribe') \
-    FROM ( \
-      SELECT e.generation_id AS gid, e.kind AS kind, e.occurred_at AS at FROM wechat_event e \
-      WHERE e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL AND e.occurred_at >= $2 \
-      UNION ALL \
-      SELECT f.first_generation_id, 'unsubscribe', e.occurred_at \
-      FROM wechat_event e JOIN wechat_follower f ON f.openid = e.openid \
-      WHERE e.kind = 'unsubscribe' AND f.first_generation_id IS NOT NULL \
-        AND e.occurred_at >= f.first_followed_at AND e.occurred_at >= $2 \
-    ) ev GROUP BY 1, 2";
+fn days() -> String {
+    let ev = events("e.occurred_at >= $2");
+    format!(
+        "INSERT INTO stats_day (day, generation_id, scans, new_followers, returning_scans, unsubscribes) \
+         WITH {ev} \
+         SELECT CAST(ev.at AT TIME ZONE $1 AS DATE), ev.gid, \
+           COUNT(*) FILTER (WHERE ev.kind <> 'unsubscribe'), \
+           COUNT(*) FILTER (WHERE ev.kind = 'subscribe'), \
+           COUNT(*) FILTER (WHERE ev.kind = 'scan'), \
+           COUNT(*) FILTER (WHERE ev.kind = 'unsubscribe') \
+         FROM ev GROUP BY 1, 2"
+    )
+}
 
 /// Scanners per level, key, day and previous visit day, for days from `$3` on. The previous
 /// visit needs the scanner's whole history, so every scan of the scanners of those days is
@@ -176,7 +176,7 @@ async fn refresh_once(db: &DatabaseConnection, tz: Tz) -> Result<Refreshed, DbEr
     let tz_param: Value = tz.name().into();
     txn.execute_raw(Statement::from_sql_and_values(
         backend,
-        DAYS,
+        days(),
         [tz_param.clone(), start_param.clone()],
     ))
     .await?;
