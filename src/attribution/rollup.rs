@@ -39,8 +39,10 @@ pub enum Refreshed {
 }
 
 /// The additive figures per code and local day, from `$2` (UTC instant) on.
+/// The events read start a day early and are kept by their Postgres day: Rust's time-zone
+/// data and the database's may differ by an hour, and the days are the database's.
 fn days() -> String {
-    let ev = events("e.occurred_at >= $2");
+    let ev = events("e.occurred_at >= $2 - INTERVAL '1 day'");
     format!(
         "INSERT INTO stats_day (day, generation_id, scans, new_followers, returning_scans, unsubscribes) \
          WITH {ev} \
@@ -49,7 +51,7 @@ fn days() -> String {
            COUNT(*) FILTER (WHERE ev.kind = 'subscribe'), \
            COUNT(*) FILTER (WHERE ev.kind = 'scan'), \
            COUNT(*) FILTER (WHERE ev.kind = 'unsubscribe') \
-         FROM ev GROUP BY 1, 2"
+         FROM ev WHERE CAST(ev.at AT TIME ZONE $1 AS DATE) >= $3 GROUP BY 1, 2"
     )
 }
 
@@ -77,7 +79,8 @@ const EVERY_SCAN: &str = "wechat_event e \
     WHERE e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL AND e.occurred_at >= $2";
 
 const SCANS_OF_SCANNERS_SINCE: &str = "(SELECT DISTINCT x.openid FROM wechat_event x \
-      WHERE x.kind IN ('subscribe', 'scan') AND x.generation_id IS NOT NULL AND x.occurred_at >= $2) u \
+      WHERE x.kind IN ('subscribe', 'scan') AND x.generation_id IS NOT NULL \
+        AND x.occurred_at >= $2 - INTERVAL '1 day') u \
     CROSS JOIN LATERAL (SELECT e.openid, e.generation_id, e.occurred_at FROM wechat_event e \
       WHERE e.openid = u.openid AND e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL \
       OFFSET 0) e";
@@ -103,11 +106,11 @@ pub async fn due(db: &DatabaseConnection, tz: Tz) -> Result<bool, DbErr> {
     metrics::gauge!("qrscene_stats_rollup_fresh_events").set(state.fresh as f64);
     Ok(!state.built
         || state.tz != tz.name()
-        || state.reattributed
         || state.fresh >= REBUILD_AFTER_EVENTS
         || state
             .oldest_secs
-            .is_some_and(|age| age >= REBUILD_AFTER_SECS))
+            .is_some_and(|age| age >= REBUILD_AFTER_SECS)
+        || (state.fresh > 0 && super::stats_fast::reattributed(db).await?))
 }
 
 /// Rebuilds the rollups of the dirty days, in `tz` (a different zone than the rollups' one
@@ -177,7 +180,7 @@ async fn refresh_once(db: &DatabaseConnection, tz: Tz) -> Result<Refreshed, DbEr
     txn.execute_raw(Statement::from_sql_and_values(
         backend,
         days(),
-        [tz_param.clone(), start_param.clone()],
+        [tz_param.clone(), start_param.clone(), day_param.clone()],
     ))
     .await?;
     let visits = VISITS.replace(

@@ -62,8 +62,6 @@ pub(super) struct State {
     pub(super) fresh: i64,
     /// Age of the oldest of them, in seconds.
     pub(super) oldest_secs: Option<f64>,
-    /// A fresh event moved an attribution the rollups hold.
-    pub(super) reattributed: bool,
 }
 
 /// The rollups' state (none before the migration's row exists).
@@ -76,23 +74,38 @@ pub(super) async fn state<C: ConnectionTrait>(conn: &C) -> Result<Option<State>,
         .await
 }
 
+/// Whether a fresh event is the first follow of a scanner with rolled-up unsubscribes after
+/// it: it moves their attribution, which the rollups hold. (Fresh unsubscribes are read with
+/// the current attribution anyway.)
+///
+/// # Errors
+/// The database failed.
+pub(super) async fn reattributed<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, REATTRIBUTED))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<bool>("", "reattributed"))
+        .transpose()?
+        .unwrap_or(false))
+}
+
 /// Fresh events above which the rollups wait for the refresher (a bulk import).
 const MAX_FRESH: i64 = 50_000;
 
-/// The rollups' state, how many events they miss, and whether a fresh event is the first
-/// follow of a scanner who already has unsubscribes (it moves their attribution, which the
-/// rollups hold).
+/// The rollups' state and how many events they miss.
 const STATE: &str = "SELECT s.tz AS tz, s.built AS built, \
       (SELECT COALESCE(SUM(cardinality(d.ids)), 0) FROM stats_dirty d) AS fresh, \
       (SELECT CAST(EXTRACT(EPOCH FROM now() - MIN(d.marked_at)) AS DOUBLE PRECISION) FROM stats_dirty d) \
-        AS oldest_secs, \
-      EXISTS (SELECT 1 FROM stats_dirty d CROSS JOIN LATERAL unnest(d.ids) AS n(id) \
-        JOIN wechat_event e ON e.id = n.id \
-        JOIN wechat_follower f ON f.openid = e.openid AND f.first_followed_at = e.occurred_at \
-        WHERE e.kind = 'subscribe' AND EXISTS (SELECT 1 FROM wechat_event u \
-          WHERE u.openid = e.openid AND u.kind = 'unsubscribe' AND u.occurred_at >= e.occurred_at)) \
-        AS reattributed \
+        AS oldest_secs \
     FROM stats_rollup_state s WHERE s.id = 1";
+
+const REATTRIBUTED: &str = "SELECT EXISTS (SELECT 1 FROM stats_dirty d CROSS JOIN LATERAL unnest(d.ids) AS n(id) \
+      JOIN wechat_event e ON e.id = n.id \
+      JOIN wechat_follower f ON f.openid = e.openid AND f.first_followed_at = e.occurred_at \
+      WHERE e.kind = 'subscribe' AND EXISTS (SELECT 1 FROM wechat_event u \
+        WHERE u.openid = e.openid AND u.kind = 'unsubscribe' AND u.occurred_at >= e.occurred_at \
+          AND u.id NOT IN (SELECT unnest(d2.ids) FROM stats_dirty d2))) AS reattributed";
 
 /// The split of `q`, or `None` when the rollups cannot answer it (not built yet, days in
 /// another time zone, no day worth taking from them, or too much they miss).
@@ -105,10 +118,13 @@ pub(super) async fn plan<C: ConnectionTrait>(
 ) -> Result<Option<Plan>, DbErr> {
     let Some(state) = state(conn)
         .await?
-        .filter(|s| s.built && s.fresh <= MAX_FRESH && !s.reattributed)
+        .filter(|s| s.built && s.fresh <= MAX_FRESH)
     else {
         return Ok(None);
     };
+    if state.fresh > 0 && reattributed(conn).await? {
+        return Ok(None);
+    }
     let Ok(tz) = state.tz.parse::<Tz>() else {
         return Ok(None);
     };
@@ -119,13 +135,16 @@ pub(super) async fn plan<C: ConnectionTrait>(
         return Ok(None);
     };
     let (from, to) = (q.from, q.to);
+    // A period starting or ending at midnight has nothing to weigh on that side.
+    let (head_aligned, tail_aligned) = (days.first_start == from, days.last_start == to);
+    let weigh = |aligned: bool, span: Span| if aligned { (span.0, span.0) } else { span };
     let counts = count(
         conn,
         [
-            (days.first_start, from),
-            (from, days.first_end.min(to)),
-            (days.last_start.max(from), to),
-            (to, days.last_end),
+            weigh(head_aligned, (days.first_start, from)),
+            weigh(head_aligned, (from, days.first_end.min(to))),
+            weigh(tail_aligned, (days.last_start.max(from), to)),
+            weigh(tail_aligned, (to, days.last_end)),
         ],
     )
     .await?;
@@ -275,7 +294,7 @@ impl Level {
     /// Code `g2` has key `p.key`.
     fn matches(self) -> &'static str {
         match self {
-            Self::Code => "CAST(g2.id AS TEXT) = p.key",
+            Self::Code => "e2.generation_id = CAST(p.key AS BIGINT)",
             Self::Activity => "g2.activity_id IS NOT DISTINCT FROM p.key",
             Self::All => "TRUE",
         }
@@ -342,28 +361,30 @@ fn additive(source: Source, key: &str, filter: &str) -> String {
 }
 
 /// Scanners of the read events with no rolled-up scan in the period's part of the rollup
-/// days (of that local day, for `Per::Day`), per `level` key. The probe is a lateral
-/// `LIMIT 1` so that it stays an index probe per scanner: as an anti-join the planner may
-/// hash every scan of the rollup days instead.
+/// days (of that local day, for `Per::Day`: its bounds come from `bounds`, computed here,
+/// since Postgres turns an ambiguous local midnight into its later instant), per `level`
+/// key. The probe is a lateral `LIMIT 1` so that it stays an index probe per scanner: as an
+/// anti-join the planner may hash every scan of the rollup days instead.
 fn scanners_outside(level: Level, per: Per, source: Source, filter: &str) -> String {
     let (total, out, group) = match per {
         Per::Key => (0, "p.key", "GROUP BY p.key"),
         Per::Day => (0, "to_char(p.day, 'YYYY-MM-DD')", "GROUP BY p.day"),
         Per::Total => (1, "CAST(NULL AS TEXT)", ""),
     };
-    let (lo, hi, day) = match per {
+    let (lo, hi, day, bounds) = match per {
         Per::Day => (
-            "GREATEST($7, CAST(p.day AS TIMESTAMP) AT TIME ZONE $9)",
-            "LEAST($8, CAST(p.day + 1 AS TIMESTAMP) AT TIME ZONE $9)",
+            "GREATEST($7, COALESCE(b.lo, $8))",
+            "LEAST($8, COALESCE(b.hi, $8))",
             "CAST(ev.at AT TIME ZONE $9 AS DATE)",
+            "LEFT JOIN bounds b ON b.day = p.day",
         ),
-        Per::Key | Per::Total => ("$7", "$8", "CAST(NULL AS DATE)"),
+        Per::Key | Per::Total => ("$7", "$8", "CAST(NULL AS DATE)", ""),
     };
     format!(
         "SELECT {total}, {out}, 0, 0, 0, 0, {sign}COUNT(*) FROM ( \
            SELECT DISTINCT {k} AS key, {day} AS day, ev.openid AS openid \
            FROM {t} AS ev JOIN qr_generation g ON g.id = ev.gid WHERE ev.kind <> 'unsubscribe' {filter}) p \
-         LEFT JOIN LATERAL (SELECT 1 AS hit FROM wechat_event e2 JOIN qr_generation g2 ON g2.id = e2.generation_id \
+         {bounds} LEFT JOIN LATERAL (SELECT 1 AS hit FROM wechat_event e2 JOIN qr_generation g2 ON g2.id = e2.generation_id \
            WHERE e2.openid = p.openid AND e2.kind IN ('subscribe', 'scan') \
              AND e2.occurred_at >= {lo} AND e2.occurred_at < {hi} \
              AND e2.id NOT IN (SELECT id FROM fresh) AND {m} LIMIT 1) x ON TRUE \
@@ -412,7 +433,7 @@ pub(super) async fn run<C: ConnectionTrait>(
     plan: &Plan,
 ) -> Result<(Vec<Row>, Option<Row>), DbErr> {
     let (first_day, end_day) = plan.days_range();
-    let params: Vec<Value> = vec![
+    let mut params: Vec<Value> = vec![
         plan.edges[0].0.into(),
         plan.edges[0].1.into(),
         plan.edges[1].0.into(),
@@ -448,11 +469,30 @@ pub(super) async fn run<C: ConnectionTrait>(
     // Subtracted: the rolled-up events of the slivers.
     let sl = events_as(
         "sl",
-        &format!(
-            "((e.occurred_at >= $11 AND e.occurred_at < $12) OR (e.occurred_at >= $13 AND e.occurred_at < $14)) \
-             AND NOT ({is_fresh})"
-        ),
+        "((e.occurred_at >= $11 AND e.occurred_at < $12) OR (e.occurred_at >= $13 AND e.occurred_at < $14)) \
+         AND e.id NOT IN (SELECT id FROM fresh)",
     );
+    // The local days' UTC bounds (day grouping only).
+    let mut bounds = String::new();
+    if q.group_by == GroupBy::Day {
+        let mut rows = Vec::new();
+        for (label, start, end) in q.days() {
+            let Ok(day) = NaiveDate::parse_from_str(&label, "%Y-%m-%d") else {
+                continue;
+            };
+            let n = params.len();
+            params.extend([day.into(), start.into(), end.into()]);
+            rows.push(format!(
+                "(CAST(${} AS DATE), CAST(${} AS TIMESTAMPTZ), CAST(${} AS TIMESTAMPTZ))",
+                n + 1,
+                n + 2,
+                n + 3
+            ));
+        }
+        if !rows.is_empty() {
+            bounds = format!(", bounds (day, lo, hi) AS (VALUES {})", rows.join(", "));
+        }
+    }
     let mut parts = Vec::new();
     match q.group_by {
         GroupBy::Day => {
@@ -494,13 +534,13 @@ pub(super) async fn run<C: ConnectionTrait>(
         (
             "g.id",
             "g.activity_id",
-            "LEFT JOIN qr_generation g ON p.is_total = 0 AND CAST(g.id AS TEXT) = p.key",
+            "LEFT JOIN qr_generation g ON p.is_total = 0 AND g.id = CAST(p.key AS BIGINT)",
         )
     } else {
         ("CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)", "")
     };
     let sql = format!(
-        "WITH fresh AS (SELECT unnest(d.ids) AS id FROM stats_dirty d), {ev}, {sl}, \
+        "WITH fresh AS (SELECT unnest(d.ids) AS id FROM stats_dirty d){bounds}, {ev}, {sl}, \
            parts (is_total, key, scans, new_followers, returning_scans, unsubscribes, unique_scanners) AS ( \
            {parts} ) \
          SELECT p.is_total AS is_total, p.key AS key, {qrcode_id} AS qrcode_id, {activity_id} AS activity_id, \
