@@ -86,9 +86,14 @@ pub fn configure_bench(cfg: &mut ServiceConfig) {
     );
 }
 
-/// Answer of unknown routes.
+/// Answer of unknown routes; `/docs` without its slash goes to the docs page.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     use actix_web::ResponseError;
+    if req.path() == crate::openapi::DOCS_PATH.trim_end_matches('/') {
+        return HttpResponse::PermanentRedirect()
+            .insert_header(("Location", crate::openapi::DOCS_PATH))
+            .finish();
+    }
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 

@@ -278,3 +278,25 @@ async fn the_docs_page_loads_nothing_from_outside() {
     assert!(init.contains("\"validatorUrl\": \"none\""), "{init}");
     assert_eq!(absolute_urls(&init), Vec::<&str>::new(), "{init}");
 }
+
+#[tokio::test]
+async fn docs_without_its_slash_redirects_to_the_page() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let response = client
+        .get(format!("{}/docs", app.address))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 308);
+    assert_eq!(response.headers()["location"], "/docs/");
+    let other = client
+        .get(format!("{}/docsx", app.address))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(other.status(), 404);
+}
