@@ -22,6 +22,17 @@ pub enum GroupBy {
     Day,
 }
 
+impl GroupBy {
+    /// The query-string name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Activity => "activity",
+            Self::Qrcode => "qrcode",
+            Self::Day => "day",
+        }
+    }
+}
+
 /// A validated stats request.
 #[derive(Debug, Clone)]
 pub struct StatsQuery {
@@ -49,17 +60,10 @@ impl StatsQuery {
         tz: Option<&str>,
         activity_id: Option<String>,
     ) -> Result<Self, LimitError> {
-        let group_by = match group_by {
-            Some("activity") => GroupBy::Activity,
-            Some("qrcode") => GroupBy::Qrcode,
-            Some("day") => GroupBy::Day,
-            _ => {
-                return Err(LimitError::new(
-                    "group_by",
-                    "must be activity, qrcode or day",
-                ));
-            }
-        };
+        let group_by = [GroupBy::Activity, GroupBy::Qrcode, GroupBy::Day]
+            .into_iter()
+            .find(|g| group_by == Some(g.as_str()))
+            .ok_or_else(|| LimitError::new("group_by", "must be activity, qrcode or day"))?;
         let time = |field: &'static str, v: Option<&str>| {
             v.and_then(|v| DateTime::parse_from_rfc3339(v).ok())
                 .map(|t| t.with_timezone(&Utc))

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, IsolationLevel, Statement,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, IsolationLevel, RuntimeErr, Statement,
     TransactionTrait, Value,
 };
 
@@ -223,10 +223,13 @@ async fn refresh_once(db: &DatabaseConnection, tz: Tz) -> Result<Refreshed, DbEr
     Ok(Refreshed::Rebuilt { from, marks: count })
 }
 
-/// Lock held by another refresher, or a concurrent refresh committed first.
+/// Lock held by another refresher (55P03), or a concurrent refresh committed first (40001).
 fn is_conflict(e: &DbErr) -> bool {
-    let text = e.to_string();
-    text.contains("could not obtain lock") || text.contains("could not serialize")
+    let (DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e))) = e else {
+        return false;
+    };
+    let code = e.as_database_error().and_then(|d| d.code());
+    matches!(code.as_deref(), Some("55P03" | "40001"))
 }
 
 /// Checks every `every` whether a rebuild is due, and rebuilds (Postgres only).

@@ -106,13 +106,8 @@ async fn compute_with(
 ) -> Result<Stats, DbErr> {
     let started = std::time::Instant::now();
     let (rows, total, rollup_days) = super::stats_sql::run(db, q, rollups).await?;
-    let group_by = match q.group_by {
-        GroupBy::Activity => "activity",
-        GroupBy::Qrcode => "qrcode",
-        GroupBy::Day => "day",
-    };
     let source = if rollup_days > 0 { "rollups" } else { "events" };
-    metrics::histogram!("qrscene_stats_query_duration_seconds", "group_by" => group_by, "source" => source)
+    metrics::histogram!("qrscene_stats_query_duration_seconds", "group_by" => q.group_by.as_str(), "source" => source)
         .record(started.elapsed().as_secs_f64());
     let total = total.map(|r| r.figures()).unwrap_or_default();
     let mut groups: Vec<Group> = rows

@@ -102,6 +102,20 @@ impl FromRequest for Push {
     }
 }
 
+/// The query parameters every request from WeChat is signed with (documentation only: the
+/// handlers read the raw query to verify it).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct SignedQuery {
+    /// sha1 of the token, timestamp and nonce.
+    signature: String,
+    /// Unix seconds.
+    timestamp: String,
+    /// Random string.
+    nonce: String,
+}
+
 /// WeChat's URL check: answers `echostr` as text when the signature holds. Takes no API key:
 /// the signature is the proof.
 #[utoipa::path(
@@ -109,9 +123,7 @@ impl FromRequest for Push {
     path = PATH,
     tag = "callback",
     params(
-        ("signature" = String, Query, description = "sha1 of the token, timestamp and nonce"),
-        ("timestamp" = String, Query, description = "Unix seconds"),
-        ("nonce" = String, Query, description = "Random string"),
+        SignedQuery,
         ("echostr" = String, Query, description = "The challenge to answer"),
     ),
     responses(
@@ -138,9 +150,7 @@ pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> 
     path = PATH,
     tag = "callback",
     params(
-        ("signature" = String, Query, description = "sha1 of the token, timestamp and nonce"),
-        ("timestamp" = String, Query, description = "Unix seconds"),
-        ("nonce" = String, Query, description = "Random string"),
+        SignedQuery,
         ("openid" = Option<String>, Query, description = "The sender (informational)"),
         ("encrypt_type" = Option<String>, Query, description = "`aes` in safe and compatible mode"),
         ("msg_signature" = Option<String>, Query, description = "sha1 of the token, timestamp, nonce and ciphertext (safe and compatible mode)"),

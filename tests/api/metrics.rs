@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text, protected like the API, with the service's own figures.
-//! The recorder is process-wide, so other tests' figures are there too: the checks look for
-//! series this test makes and values of at least what it did.
+//! The recorder is process-wide, so other tests' figures are there too: the checks compare
+//! each series before and after what this test does, and want it to have grown by at least
+//! that much.
 
 use serde_json::json;
 
@@ -18,6 +19,7 @@ fn value(text: &str, prefix: &str) -> f64 {
 #[tokio::test]
 async fn metrics_count_generations_pushes_requests_and_stats() {
     let app = spawn_app().await;
+    let before = app.get("/metrics").await.text().await.expect("body");
     let unauthorized = app
         .http
         .get(format!("{}/metrics", app.address))
@@ -69,8 +71,8 @@ async fn metrics_count_generations_pushes_requests_and_stats() {
         ("qrscene_wechat_token_fetches_total ", 1.0),
     ] {
         assert!(
-            value(&text, series) >= at_least,
-            "{series} below {at_least} in:\n{text}"
+            value(&text, series) - value(&before, series) >= at_least,
+            "{series} grew by less than {at_least}:\n{text}"
         );
     }
 }

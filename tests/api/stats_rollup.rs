@@ -248,6 +248,20 @@ async fn compare(db: &DatabaseConnection, tz: &str) -> u32 {
     first.unwrap_or(0)
 }
 
+/// Refreshes in `tz`: on Postgres the days from that of `from` on (every day when `None`)
+/// are rebuilt, taking in `marks` dirty marks; SQLite has nothing to refresh.
+async fn rebuilds(db: &DatabaseConnection, tz: Tz, from: Option<DateTime<Utc>>, marks: i64) {
+    let expected = if db.get_database_backend() == DbBackend::Postgres {
+        Refreshed::Rebuilt {
+            from: from.map(|t| t.with_timezone(&tz).date_naive()),
+            marks,
+        }
+    } else {
+        Refreshed::Clean
+    };
+    assert_eq!(refresh(db, tz).await.expect("refresh"), expected);
+}
+
 #[tokio::test]
 async fn rollups_answer_exactly_as_the_events() {
     let test_db = TestDb::new().await;
@@ -263,16 +277,7 @@ async fn rollups_answer_exactly_as_the_events() {
     // Before the first refresh everything comes from the events.
     assert_eq!(compare(&db, "Asia/Shanghai").await, 0);
     assert_eq!(due(&db, SHANGHAI).await.expect("due"), postgres);
-    let built = refresh(&db, SHANGHAI).await.expect("refresh");
-    let expected = if postgres {
-        Refreshed::Rebuilt {
-            from: None,
-            marks: 1,
-        }
-    } else {
-        Refreshed::Clean
-    };
-    assert_eq!(built, expected);
+    rebuilds(&db, SHANGHAI, None, 1).await;
     assert_eq!(compare(&db, "Asia/Shanghai").await, on_pg(12));
     assert_eq!(
         refresh(&db, SHANGHAI).await.expect("refresh"),
@@ -311,19 +316,7 @@ async fn rollups_answer_exactly_as_the_events() {
         ])
         .await;
     assert_eq!(compare(&db, "Asia/Shanghai").await, on_pg(12));
-    let rebuilt = refresh(&db, SHANGHAI).await.expect("refresh");
-    if postgres {
-        let from = (base() + Duration::days(3))
-            .with_timezone(&SHANGHAI)
-            .date_naive();
-        assert_eq!(
-            rebuilt,
-            Refreshed::Rebuilt {
-                from: Some(from),
-                marks: 3
-            }
-        );
-    }
+    rebuilds(&db, SHANGHAI, Some(base() + Duration::days(3)), 3).await;
     // A late first follow of that scanner, before the rolled-up unsubscribe, moves the
     // unsubscribe to another code: until the refresher has rebuilt, the events answer alone.
     seeder
@@ -337,19 +330,7 @@ async fn rollups_answer_exactly_as_the_events() {
     assert_eq!(compare(&db, "Asia/Shanghai").await, 0);
     assert_eq!(due(&db, SHANGHAI).await.expect("due"), postgres);
 
-    let rebuilt = refresh(&db, SHANGHAI).await.expect("refresh");
-    if postgres {
-        let from = (base() + Duration::days(2))
-            .with_timezone(&SHANGHAI)
-            .date_naive();
-        assert_eq!(
-            rebuilt,
-            Refreshed::Rebuilt {
-                from: Some(from),
-                marks: 1
-            }
-        );
-    }
+    rebuilds(&db, SHANGHAI, Some(base() + Duration::days(2)), 1).await;
     assert_eq!(compare(&db, "Asia/Shanghai").await, on_pg(12));
 
     assert!(!due(&db, SHANGHAI).await.expect("due"));
@@ -358,16 +339,7 @@ async fn rollups_answer_exactly_as_the_events() {
     // zone serves them.
     compare(&db, "UTC").await;
     assert_eq!(due(&db, Tz::UTC).await.expect("due"), postgres);
-    let rezoned = refresh(&db, Tz::UTC).await.expect("refresh");
-    if postgres {
-        assert_eq!(
-            rezoned,
-            Refreshed::Rebuilt {
-                from: None,
-                marks: 0
-            }
-        );
-    }
+    rebuilds(&db, Tz::UTC, None, 0).await;
     // UTC days are not Shanghai midnights: 11 whole UTC days, and the two partial ones count
     // as whole when nothing happened in their other part.
     let utc_days = compare(&db, "UTC").await;
@@ -418,7 +390,7 @@ async fn rollups_answer_exactly_across_a_repeated_midnight() {
     seeder
         .events(300, repeated, Duration::hours(4), false)
         .await;
-    refresh(&db, azores).await.expect("refresh");
+    rebuilds(&db, azores, None, 2).await;
     seeder.events(60, repeated, Duration::hours(4), true).await;
 
     let local = |d: u32, h: u32| {
@@ -459,4 +431,31 @@ async fn rollups_answer_exactly_across_a_repeated_midnight() {
         }
     }
     assert_eq!(from_rollups > 0, postgres);
+}
+
+/// A refresh while another holds the rollups' state row gives way instead of failing.
+#[tokio::test]
+async fn a_refresh_gives_way_to_a_running_one() {
+    use sea_orm::TransactionTrait;
+    let test_db = TestDb::new().await;
+    let db = test_db.connect().await;
+    qrscene::db::migrate(&db).await.expect("migrate");
+    if db.get_database_backend() != DbBackend::Postgres {
+        assert_eq!(
+            refresh(&db, SHANGHAI).await.expect("refresh"),
+            Refreshed::Clean
+        );
+        return;
+    }
+    let other = db.begin().await.expect("begin");
+    other
+        .execute_unprepared("SELECT 1 FROM stats_rollup_state WHERE id = 1 FOR UPDATE")
+        .await
+        .expect("lock");
+    assert_eq!(
+        refresh(&db, SHANGHAI).await.expect("refresh"),
+        Refreshed::Busy
+    );
+    other.rollback().await.expect("rollback");
+    rebuilds(&db, SHANGHAI, None, 0).await;
 }
