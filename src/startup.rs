@@ -220,10 +220,12 @@ fn callback_keys(settings: &Settings) -> anyhow::Result<Option<CallbackKeys>> {
             return Ok(None);
         }
     };
-    let appid = settings.wechat_appid.as_deref().unwrap_or(SANDBOX_APPID);
+    let appid = crate::wechat::ids::AppId::parse(
+        settings.wechat_appid.as_deref().unwrap_or(SANDBOX_APPID),
+    )?;
     let keys = CallbackKeys::new(
         token,
-        appid,
+        &appid,
         [
             settings.wechat_encoding_aes_key.as_ref(),
             settings.wechat_encoding_aes_key_previous.as_ref(),

@@ -20,9 +20,8 @@ pub struct Model {
     pub msg_type: String,
     /// `Event` as sent.
     pub event: Option<String>,
-    /// Our classification: subscribe, scan, unsubscribe, click, view, location,
-    /// template_send_job_finish, message or other.
-    pub kind: String,
+    /// Our classification.
+    pub kind: EventKind,
     /// `EventKey` as sent.
     pub event_key: Option<String>,
     /// The scene of a subscribe or SCAN from a parametric code.
@@ -45,6 +44,56 @@ pub struct Model {
     pub xml: String,
 }
 
+/// What a push is, as stored in `wechat_event.kind` (and `wechat_follower.last_event_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum EventKind {
+    /// A follow, with or without a scene.
+    #[sea_orm(string_value = "subscribe")]
+    Subscribe,
+    /// A follower scanned a parametric code.
+    #[sea_orm(string_value = "scan")]
+    Scan,
+    /// An unfollow.
+    #[sea_orm(string_value = "unsubscribe")]
+    Unsubscribe,
+    /// Menu click.
+    #[sea_orm(string_value = "click")]
+    Click,
+    /// Menu link.
+    #[sea_orm(string_value = "view")]
+    View,
+    /// Location report.
+    #[sea_orm(string_value = "location")]
+    Location,
+    /// Template message delivery report.
+    #[sea_orm(string_value = "template_send_job_finish")]
+    TemplateSendJobFinish,
+    /// An ordinary message (text, image, ...).
+    #[sea_orm(string_value = "message")]
+    Message,
+    /// Anything else; still answered `success`.
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+
+impl EventKind {
+    /// The stored value, borrowed for the process's lifetime (metrics labels, SQL literals).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscribe => "subscribe",
+            Self::Scan => "scan",
+            Self::Unsubscribe => "unsubscribe",
+            Self::Click => "click",
+            Self::View => "view",
+            Self::Location => "location",
+            Self::TemplateSendJobFinish => "template_send_job_finish",
+            Self::Message => "message",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// Events point at the generation they came from.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
@@ -64,3 +113,16 @@ impl Related<super::qr_generation::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    #[test]
+    fn as_str_is_the_stored_value() {
+        for kind in EventKind::iter() {
+            assert_eq!(kind.as_str(), kind.to_value());
+        }
+    }
+}

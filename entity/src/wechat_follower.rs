@@ -24,8 +24,8 @@ pub struct Model {
     pub unsubscribed_at: Option<DateTimeUtc>,
     /// Their latest subscribe, unsubscribe or scan event.
     pub last_event_id: i64,
-    /// Its kind.
-    pub last_event_kind: String,
+    /// Its kind (subscribe, scan or unsubscribe).
+    pub last_event_kind: super::wechat_event::EventKind,
     /// Its time.
     pub last_event_at: DateTimeUtc,
 }

@@ -41,7 +41,7 @@ impl From<Model> for EventView {
     fn from(m: Model) -> Self {
         Self {
             id: m.id,
-            kind: m.kind,
+            kind: m.kind.as_str().to_owned(),
             openid: m.openid,
             msg_type: m.msg_type,
             event: m.event,

@@ -4,51 +4,53 @@
 use chrono::{DateTime, Utc};
 use sha1::{Digest, Sha1};
 
+pub use entity::wechat_event::EventKind;
+
+use crate::wechat::ids::{FieldError, OpenId, Ticket};
 use crate::wechat::message::{Push, RawMessage};
 
-/// What a push is, as stored in `wechat_event.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    /// A follow, with or without a scene.
-    Subscribe,
-    /// A follower scanned a parametric code.
-    Scan,
-    /// An unfollow.
-    Unsubscribe,
-    /// Menu click.
-    Click,
-    /// Menu link.
-    View,
-    /// Location report.
-    Location,
-    /// Template message delivery report.
-    TemplateSendJobFinish,
-    /// An ordinary message (text, image, ...).
-    Message,
-    /// Anything else; still answered `success`.
-    Other,
+/// Latest `CreateTime` that is a storable timestamp on every backend: 9999-12-31T23:59:59Z.
+pub const MAX_CREATE_TIME: i64 = 253_402_300_799;
+const CREATE_TIME_RULE: &str = "must be Unix seconds from 0 to 253402300799";
+
+/// Whether an event of `kind` changes the follower record.
+pub fn touches_follower(kind: EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Subscribe | EventKind::Scan | EventKind::Unsubscribe
+    )
 }
 
-impl EventKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Subscribe => "subscribe",
-            Self::Scan => "scan",
-            Self::Unsubscribe => "unsubscribe",
-            Self::Click => "click",
-            Self::View => "view",
-            Self::Location => "location",
-            Self::TemplateSendJobFinish => "template_send_job_finish",
-            Self::Message => "message",
-            Self::Other => "other",
-        }
-    }
+/// Whether an event of `kind` can be tied to the code that was scanned.
+pub fn is_scan(kind: EventKind) -> bool {
+    matches!(kind, EventKind::Subscribe | EventKind::Scan)
+}
 
-    /// Whether it changes the follower record.
-    pub fn touches_follower(self) -> bool {
-        matches!(self, Self::Subscribe | Self::Scan | Self::Unsubscribe)
+/// `value` if it has at most `max` characters (when bounded) and no NUL, which no text
+/// column of Postgres can hold.
+fn text<'a>(
+    field: &'static str,
+    value: &'a str,
+    max: Option<usize>,
+    rule: &'static str,
+) -> Result<&'a str, FieldError> {
+    let fits = max.is_none_or(|max| value.chars().count() <= max);
+    if fits && !value.contains('\0') {
+        Ok(value)
+    } else {
+        Err(FieldError::new(field, rule))
     }
+}
+
+fn optional(
+    field: &'static str,
+    value: Option<&str>,
+    max: Option<usize>,
+    rule: &'static str,
+) -> Result<Option<String>, FieldError> {
+    value
+        .map(|v| text(field, v, max, rule).map(str::to_owned))
+        .transpose()
 }
 
 /// A push ready to be stored.
@@ -59,7 +61,7 @@ pub struct IncomingEvent {
     /// `ToUserName`.
     pub account: String,
     /// `FromUserName`.
-    pub openid: String,
+    pub openid: OpenId,
     /// `MsgType`.
     pub msg_type: String,
     /// `Event`.
@@ -71,7 +73,7 @@ pub struct IncomingEvent {
     /// Scene of a subscribe or SCAN from a code.
     pub scene: Option<String>,
     /// `Ticket` of a scan.
-    pub ticket: Option<String>,
+    pub ticket: Option<Ticket>,
     /// `MsgId` of a message.
     pub msg_id: Option<i64>,
     /// `CreateTime`.
@@ -83,8 +85,50 @@ pub struct IncomingEvent {
 }
 
 impl IncomingEvent {
-    /// The row for `message`, whose plaintext is `xml`.
-    pub fn new(message: &RawMessage, xml: String) -> Self {
+    /// The row for `message`, whose plaintext is `xml`, once every field fits its column.
+    ///
+    /// # Errors
+    /// A field that no column can hold: `ToUserName` (1 to 64 characters), `FromUserName`
+    /// ([`OpenId`]), `MsgType` (32), `Event` (64), `Ticket` ([`Ticket`]), a NUL byte in any
+    /// text, or a `CreateTime` outside 0..=[`MAX_CREATE_TIME`].
+    pub fn new(message: &RawMessage, xml: String) -> Result<Self, FieldError> {
+        let account = text(
+            "ToUserName",
+            &message.to_user_name,
+            Some(64),
+            "must be 1 to 64 characters without NUL",
+        )?;
+        if account.is_empty() {
+            return Err(FieldError::new(
+                "ToUserName",
+                "must be 1 to 64 characters without NUL",
+            ));
+        }
+        let openid = OpenId::parse(message.from_user_name.as_str())?;
+        let msg_type = text(
+            "MsgType",
+            &message.msg_type,
+            Some(32),
+            "must be at most 32 characters without NUL",
+        )?;
+        let event = optional(
+            "Event",
+            message.event.as_deref(),
+            Some(64),
+            "must be at most 64 characters without NUL",
+        )?;
+        let event_key = optional(
+            "EventKey",
+            message.event_key.as_deref(),
+            None,
+            "must not contain NUL",
+        )?;
+        text("body", &xml, None, "must not contain NUL")?;
+        if !(0..=MAX_CREATE_TIME).contains(&message.create_time) {
+            return Err(FieldError::new("CreateTime", CREATE_TIME_RULE));
+        }
+        let occurred_at = DateTime::from_timestamp(message.create_time, 0)
+            .ok_or(FieldError::new("CreateTime", CREATE_TIME_RULE))?;
         let (kind, scene, ticket) = match message.push() {
             Push::Subscribe { scene, ticket } => (EventKind::Subscribe, scene, ticket),
             Push::Scan { scene, ticket } => (EventKind::Scan, Some(scene), ticket),
@@ -96,6 +140,7 @@ impl IncomingEvent {
             Push::Message { .. } => (EventKind::Message, None, None),
             Push::Other { .. } => (EventKind::Other, None, None),
         };
+        let ticket = ticket.map(Ticket::parse).transpose()?;
         // A scene longer than a scene can be is not one of ours; keep it in event_key only.
         let scene = scene.filter(|s| !s.is_empty() && s.chars().count() <= 64);
         let dedup_key = match (message.msg_id, message.template_msg_id) {
@@ -116,21 +161,21 @@ impl IncomingEvent {
                 format!("e:{}", hex::encode(h.finalize()))
             }
         };
-        Self {
+        Ok(Self {
             dedup_key,
-            account: message.to_user_name.clone(),
-            openid: message.from_user_name.clone(),
-            msg_type: message.msg_type.clone(),
-            event: message.event.clone(),
+            account: account.to_owned(),
+            openid,
+            msg_type: msg_type.to_owned(),
+            event,
             kind,
-            event_key: message.event_key.clone(),
+            event_key,
             scene,
             ticket,
             msg_id: message.msg_id,
             create_time: message.create_time,
-            occurred_at: DateTime::from_timestamp(message.create_time, 0).unwrap_or_else(Utc::now),
+            occurred_at,
             xml,
-        }
+        })
     }
 }
 
@@ -142,16 +187,16 @@ mod tests {
     #[test]
     fn retries_share_a_key_and_distinct_events_do_not() {
         let xml = include_str!("../../tests/fixtures/subscribe_scene.xml");
-        let a = IncomingEvent::new(&message::parse(xml).unwrap(), xml.into());
-        let b = IncomingEvent::new(&message::parse(xml).unwrap(), xml.into());
+        let a = IncomingEvent::new(&message::parse(xml).unwrap(), xml.into()).unwrap();
+        let b = IncomingEvent::new(&message::parse(xml).unwrap(), xml.into()).unwrap();
         assert_eq!(a.dedup_key, b.dedup_key);
         assert_eq!(a.kind, EventKind::Subscribe);
         assert!(a.scene.is_some());
         let scan = include_str!("../../tests/fixtures/scan.xml");
-        let c = IncomingEvent::new(&message::parse(scan).unwrap(), scan.into());
+        let c = IncomingEvent::new(&message::parse(scan).unwrap(), scan.into()).unwrap();
         assert_ne!(a.dedup_key, c.dedup_key);
         let text = include_str!("../../tests/fixtures/text.xml");
-        let t = IncomingEvent::new(&message::parse(text).unwrap(), text.into());
+        let t = IncomingEvent::new(&message::parse(text).unwrap(), text.into()).unwrap();
         assert!(t.dedup_key.starts_with("m:"));
         assert_eq!(t.kind, EventKind::Message);
     }

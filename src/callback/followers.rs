@@ -1,43 +1,52 @@
-//! Keeping `wechat_follower` current from subscribe, SCAN and unsubscribe events: one upsert
-//! per batch, folded per openid, applied in event-time order so that a late retry of an old
-//! event does not undo a newer one.
+//! Keeping `wechat_follower` current from subscribe, SCAN and unsubscribe events, the one
+//! definition both backends run: one upsert per batch, folded per openid.
+//!
+//! The rules, over the newly stored events of a batch:
+//! - events are ordered by `CreateTime`, then by arrival (`seq`): within one second the
+//!   later push wins, as it would had it come in a batch of its own;
+//! - every time is clamped to the batch's receipt (`$2`): a CreateTime in the future (within
+//!   the allowed clock skew) never dates the follower later than we saw them;
+//! - the latest event decides `subscribed` (false only after an unsubscribe) and the
+//!   `last_event_*` columns; the first subscribe gives `first_followed_at` and its code
+//!   `first_generation_id`; the latest subscribe and unsubscribe their times;
+//! - merged with the stored row so that a late retry of an old event never undoes a newer
+//!   one ([`MERGE`]); rows are locked in openid order, so concurrent batches cannot deadlock.
 
-use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
+use super::event::{EventKind, touches_follower};
+use super::link::{kinds_sql, literal};
 
-use super::event::{EventKind, IncomingEvent};
+/// Folds the relation `touched(id, openid, account, kind, create_time, occurred_at,
+/// generation_id, seq)` of newly stored events (received at `$2`) into `wechat_follower`.
+pub(super) static FOLD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, \
+            first_generation_id, subscribed_at, unsubscribed_at, last_event_id, last_event_kind, \
+            last_event_at) \
+        SELECT f.openid, f.account, f.kind <> {unsubscribe}, f.first_followed_at, \
+            f.first_generation_id, f.subscribed_at, f.unsubscribed_at, f.id, f.kind, f.at \
+        FROM (SELECT c.openid, c.account, c.id, c.kind, c.at, \
+            ROW_NUMBER() OVER (PARTITION BY c.openid ORDER BY c.create_time DESC, c.seq DESC) AS latest, \
+            MIN(CASE WHEN c.kind = {subscribe} THEN c.at END) OVER (PARTITION BY c.openid) AS first_followed_at, \
+            FIRST_VALUE(CASE WHEN c.kind = {subscribe} THEN c.generation_id END) OVER (PARTITION BY c.openid \
+                ORDER BY CASE WHEN c.kind = {subscribe} THEN 0 ELSE 1 END, c.create_time, c.seq) AS first_generation_id, \
+            MAX(CASE WHEN c.kind = {subscribe} THEN c.at END) OVER (PARTITION BY c.openid) AS subscribed_at, \
+            MAX(CASE WHEN c.kind = {unsubscribe} THEN c.at END) OVER (PARTITION BY c.openid) AS unsubscribed_at \
+            FROM (SELECT t.openid, t.account, t.id, t.kind, t.create_time, t.seq, t.generation_id, \
+                CASE WHEN t.occurred_at > $2 THEN $2 ELSE t.occurred_at END AS at \
+                FROM touched t WHERE {touching}) c) f \
+        WHERE f.latest = 1 ORDER BY f.openid{MERGE}",
+        touching = kinds_sql("t.kind", touches_follower),
+        subscribe = literal(EventKind::Subscribe),
+        unsubscribe = literal(EventKind::Unsubscribe),
+    )
+});
 
-/// A newly stored event that touches its follower.
-#[derive(Debug)]
-pub struct FollowEvent<'a> {
-    /// The stored event.
-    pub event: &'a IncomingEvent,
-    /// Its id.
-    pub id: i64,
-    /// The generation it came from.
-    pub generation_id: Option<i64>,
-}
-
-/// One follower's changes within a batch.
-#[derive(Debug)]
-struct Change<'a> {
-    account: &'a str,
-    subscribed: bool,
-    first_followed_at: Option<DateTime<Utc>>,
-    first_generation_id: Option<i64>,
-    subscribed_at: Option<DateTime<Utc>>,
-    unsubscribed_at: Option<DateTime<Utc>>,
-    last_event_id: i64,
-    last_event_kind: &'static str,
-    last_event_at: DateTime<Utc>,
-}
-
-const UPSERT_HEAD: &str = "INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, \
-    first_generation_id, subscribed_at, unsubscribed_at, last_event_id, last_event_kind, last_event_at) VALUES ";
-
-pub(super) const UPSERT_TAIL: &str = " ON CONFLICT (openid) DO UPDATE SET \
+/// Merges a batch's fold (`excluded`) with the stored row: the later event (a tie goes to
+/// the later batch) decides the state; first follow is the earliest, latest follow and
+/// unfollow the latest.
+const MERGE: &str = " ON CONFLICT (openid) DO UPDATE SET \
     subscribed = CASE WHEN excluded.last_event_at >= wechat_follower.last_event_at \
         THEN excluded.subscribed ELSE wechat_follower.subscribed END, \
     first_generation_id = CASE WHEN wechat_follower.first_followed_at IS NULL \
@@ -58,85 +67,3 @@ pub(super) const UPSERT_TAIL: &str = " ON CONFLICT (openid) DO UPDATE SET \
         THEN excluded.last_event_kind ELSE wechat_follower.last_event_kind END, \
     last_event_at = CASE WHEN excluded.last_event_at >= wechat_follower.last_event_at \
         THEN excluded.last_event_at ELSE wechat_follower.last_event_at END";
-
-/// Applies `events` (newly stored, any order) to their followers in one statement.
-///
-/// # Errors
-/// The database failed.
-pub async fn apply<C: ConnectionTrait>(
-    db: &C,
-    mut events: Vec<FollowEvent<'_>>,
-) -> Result<(), DbErr> {
-    events.retain(|f| f.event.kind.touches_follower());
-    if events.is_empty() {
-        return Ok(());
-    }
-    events.sort_by_key(|f| (f.event.create_time, f.id));
-    // BTreeMap: rows are locked in openid order, so concurrent batches cannot deadlock.
-    let mut changes: BTreeMap<&str, Change<'_>> = BTreeMap::new();
-    for f in &events {
-        let e = f.event;
-        let change = changes.entry(e.openid.as_str()).or_insert(Change {
-            account: &e.account,
-            subscribed: true,
-            first_followed_at: None,
-            first_generation_id: None,
-            subscribed_at: None,
-            unsubscribed_at: None,
-            last_event_id: f.id,
-            last_event_kind: e.kind.as_str(),
-            last_event_at: e.occurred_at,
-        });
-        match e.kind {
-            EventKind::Subscribe => {
-                change.subscribed = true;
-                change.subscribed_at = Some(e.occurred_at);
-                if change.first_followed_at.is_none() {
-                    change.first_followed_at = Some(e.occurred_at);
-                    change.first_generation_id = f.generation_id;
-                }
-            }
-            EventKind::Unsubscribe => {
-                change.subscribed = false;
-                change.unsubscribed_at = Some(e.occurred_at);
-            }
-            // Only a follower can send SCAN.
-            _ => change.subscribed = true,
-        }
-        change.last_event_id = f.id;
-        change.last_event_kind = e.kind.as_str();
-        change.last_event_at = e.occurred_at;
-    }
-    let mut sql = String::from(UPSERT_HEAD);
-    let mut params: Vec<Value> = Vec::with_capacity(changes.len() * 10);
-    for (i, (openid, c)) in changes.into_iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let base = i * 10;
-        let row: Vec<String> = (1..=10).map(|n| format!("${}", base + n)).collect();
-        sql.push('(');
-        sql.push_str(&row.join(", "));
-        sql.push(')');
-        params.extend([
-            openid.into(),
-            c.account.into(),
-            c.subscribed.into(),
-            c.first_followed_at.into(),
-            c.first_generation_id.into(),
-            c.subscribed_at.into(),
-            c.unsubscribed_at.into(),
-            c.last_event_id.into(),
-            c.last_event_kind.into(),
-            c.last_event_at.into(),
-        ]);
-    }
-    sql.push_str(UPSERT_TAIL);
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        sql,
-        params,
-    ))
-    .await?;
-    Ok(())
-}

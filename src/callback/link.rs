@@ -1,107 +1,79 @@
-//! Tying scans back to generations: by Ticket when the push has one (a Ticket that is not
-//! ours links to nothing), otherwise the latest generation with the scene (assigned and
-//! legacy keys included). Resolved for a whole batch in two queries.
+//! Tying scans back to generations, the one definition both backends run: a subscribe or
+//! SCAN with a Ticket comes from the latest succeeded generation with that ticket (a Ticket
+//! that is none of ours links to nothing, even if the scene matches a code of ours: the code
+//! was made elsewhere); without a Ticket, from the latest succeeded generation with the scene
+//! (assigned and legacy keys included). Other events link to nothing.
+//!
+//! Written as SQL over a relation `input` of the batch's rows (see [`super::rows`]), so that
+//! the link is made in the statement that inserts the events.
 
-use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
+use super::event::{EventKind, is_scan};
+use sea_orm::Iterable;
 
-use super::event::{EventKind, IncomingEvent};
+/// A generation that WeChat accepted (the only ones with a ticket and a code to scan).
+const SUCCEEDED: &str = "'succeeded'";
 
-/// The generation a scan came from.
-#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
-pub struct Link {
-    /// Generation id.
-    pub id: i64,
-    /// Its ticket.
-    pub ticket: Option<String>,
-    /// Its scene.
-    pub scene: String,
-    /// Its passive reply text.
-    pub reply: Option<String>,
+/// `kind` as an SQL literal (its stored value is a plain identifier: nothing to escape).
+pub(super) fn literal(kind: EventKind) -> String {
+    format!("'{}'", kind.as_str())
 }
 
-/// For each event, the generation it came from (subscribe/SCAN with a scene or ticket only).
-///
-/// # Errors
-/// The database failed.
-pub async fn resolve<C: ConnectionTrait>(
-    db: &C,
-    events: &[&IncomingEvent],
-) -> Result<Vec<Option<Link>>, DbErr> {
-    let scans: Vec<&IncomingEvent> = events
-        .iter()
-        .copied()
-        .filter(|e| matches!(e.kind, EventKind::Subscribe | EventKind::Scan))
-        .filter(|e| e.scene.is_some() || e.ticket.is_some())
+/// `{column} IN (...)` over the kinds that `keep`: a rule's kinds, taken from the enum.
+pub(super) fn kinds_sql(column: &str, keep: fn(EventKind) -> bool) -> String {
+    let kinds: Vec<String> = EventKind::iter()
+        .filter(|k| keep(*k))
+        .map(|k| literal(k))
         .collect();
-    if scans.is_empty() {
-        return Ok(vec![None; events.len()]);
-    }
-    let tickets: Vec<&str> = dedup(scans.iter().filter_map(|e| e.ticket.as_deref()));
-    let by_ticket: HashMap<String, Link> = query(
-        db,
-        "SELECT id, ticket, scene, reply FROM qr_generation WHERE status = 'succeeded' AND ticket IN",
-        &tickets,
-        "",
-    )
-    .await?
-    .into_iter()
-    .filter_map(|l| Some((l.ticket.clone()?, l)))
-    .collect();
-    let scenes: Vec<&str> = dedup(
-        scans
-            .iter()
-            .filter(|e| e.ticket.is_none())
-            .filter_map(|e| e.scene.as_deref()),
-    );
-    let by_scene: HashMap<String, Link> = query(
-        db,
-        "SELECT id, ticket, scene, reply FROM qr_generation WHERE id IN \
-         (SELECT MAX(id) FROM qr_generation WHERE status = 'succeeded' AND scene IN",
-        &scenes,
-        " GROUP BY scene)",
-    )
-    .await?
-    .into_iter()
-    .map(|l| (l.scene.clone(), l))
-    .collect();
-    Ok(events
-        .iter()
-        .map(|e| {
-            if !matches!(e.kind, EventKind::Subscribe | EventKind::Scan) {
-                return None;
-            }
-            // A Ticket that is none of ours is a code made elsewhere (maybe with the same
-            // scene): it links to nothing. Without a Ticket, the scene decides.
-            match &e.ticket {
-                Some(t) => by_ticket.get(t).cloned(),
-                None => e.scene.as_ref().and_then(|s| by_scene.get(s)).cloned(),
-            }
-        })
-        .collect())
+    format!("{column} IN ({})", kinds.join(", "))
 }
 
-fn dedup<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = values.collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
+/// The CTE `linked`: each `input` row with `generation_id`, the generation it came from.
+pub(super) static LINKED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "linked AS (SELECT i.dedup_key, i.account, i.openid, i.msg_type, i.event, i.kind, \
+            i.event_key, i.scene, i.ticket, i.msg_id, i.create_time, i.occurred_at, i.xml, \
+            CASE WHEN NOT ({scan}) THEN NULL \
+            WHEN i.ticket IS NOT NULL THEN (SELECT g.id FROM qr_generation g \
+                WHERE g.ticket = i.ticket AND g.status = {SUCCEEDED} ORDER BY g.id DESC LIMIT 1) \
+            ELSE (SELECT g.id FROM qr_generation g \
+                WHERE g.scene = i.scene AND g.status = {SUCCEEDED} ORDER BY g.id DESC LIMIT 1) \
+            END AS generation_id \
+        FROM input i)",
+        scan = kinds_sql("i.kind", is_scan),
+    )
+});
 
-/// `{head} ($1, $2, ...){tail}` over `values`; nothing is queried for an empty list.
-async fn query<C: ConnectionTrait>(
-    db: &C,
-    head: &str,
-    values: &[&str],
-    tail: &str,
-) -> Result<Vec<Link>, DbErr> {
-    if values.is_empty() {
-        return Ok(Vec::new());
+/// Inserts `linked` (received at `$2`) in key order, skipping keys already stored; each
+/// event keeps its generation's reply so that a retry gets the same answer.
+pub(super) const INSERT_EVENTS: &str = "INSERT INTO wechat_event (dedup_key, account, openid, \
+        msg_type, event, kind, event_key, scene, ticket, msg_id, create_time, occurred_at, \
+        received_at, generation_id, reply, xml) \
+    SELECT l.dedup_key, l.account, l.openid, l.msg_type, l.event, l.kind, l.event_key, l.scene, \
+        l.ticket, l.msg_id, l.create_time, l.occurred_at, $2, l.generation_id, \
+        (SELECT g.reply FROM qr_generation g WHERE g.id = l.generation_id), l.xml \
+    FROM linked l WHERE true ORDER BY l.dedup_key \
+    ON CONFLICT (dedup_key) DO NOTHING \
+    RETURNING id, dedup_key, generation_id, reply";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_come_from_the_enum() {
+        assert_eq!(
+            kinds_sql("k", is_scan),
+            "k IN ('subscribe', 'scan')".to_owned()
+        );
+        // Stored values are plain identifiers: nothing to escape in a literal.
+        for kind in EventKind::iter() {
+            assert!(
+                kind.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+            );
+        }
     }
-    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-    let sql = format!("{head} ({}){tail}", placeholders.join(", "));
-    let params: Vec<Value> = values.iter().map(|v| (*v).into()).collect();
-    let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, params);
-    Link::find_by_statement(statement).all(db).await
 }

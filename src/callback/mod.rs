@@ -8,6 +8,7 @@ pub mod event;
 pub mod followers;
 pub mod link;
 pub mod reply;
+pub mod rows;
 pub mod sandbox;
 pub mod store;
 pub mod verify;

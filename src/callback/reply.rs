@@ -5,19 +5,18 @@
 use sha1::{Digest, Sha1};
 
 use super::store::Stored;
-use super::verify::{Mode, VerifiedPush};
+use super::verify::{Mode, ReplyTo};
 use crate::wechat::{message, signature};
 
 /// WeChat's "no reply".
 pub const SUCCESS: &str = "success";
 
 /// The body to answer `push` with, once it is stored as `stored`.
-pub fn answer(push: &VerifiedPush, stored: &Stored, token: &str) -> String {
+pub fn answer(push: &ReplyTo, stored: &Stored, token: &str) -> String {
     let Some(text) = stored.reply.as_deref() else {
         return SUCCESS.to_owned();
     };
-    let m = &push.message;
-    let xml = message::text_reply(&m.from_user_name, &m.to_user_name, push.timestamp, text);
+    let xml = message::text_reply(&push.openid, &push.account, push.timestamp, text);
     match &push.mode {
         Mode::Plain => xml,
         Mode::Aes(crypto) => {

@@ -12,8 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
+
+use sea_orm::sqlx::sqlite::SqliteError;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, RuntimeErr, Statement,
+    Value,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -27,6 +31,14 @@ pub const MAX_BATCH: usize = 128;
 const QUEUE: usize = 4096;
 /// Attempts of a batch that hit a deadlock or a busy SQLite file.
 const ATTEMPTS: u32 = 3;
+/// SQLSTATE `deadlock_detected`.
+const DEADLOCK: &str = "40P01";
+/// SQLSTATE `serialization_failure`.
+const SERIALIZATION: &str = "40001";
+/// SQLite's primary result code for a busy database file.
+const SQLITE_BUSY: i32 = 5;
+/// SQLite's primary result code for a locked table.
+const SQLITE_LOCKED: i32 = 6;
 
 /// The outcome of storing one push.
 #[derive(Debug, Clone)]
@@ -130,11 +142,12 @@ async fn committer(
                 // Only subscribe/SCAN events are linked to a code: each new one is a scan.
                 let mut scanned: Vec<i64> = outcomes
                     .iter()
+                    .flatten()
                     .filter(|o| !o.duplicate)
                     .filter_map(|o| o.generation_id)
                     .collect();
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.done.send(Ok(outcome));
+                    let _ = job.done.send(outcome);
                 }
                 scanned.sort_unstable();
                 scanned.dedup();
@@ -151,11 +164,26 @@ async fn committer(
     }
 }
 
+/// A deadlock (40P01) or serialization failure (40001) on Postgres, a busy or locked file
+/// (primary result codes 5 and 6, whatever the extended code) on SQLite: told by the
+/// database's code, never by its message text.
 fn retryable(e: &DbErr) -> bool {
-    let text = e.to_string();
-    text.contains("deadlock")
-        || text.contains("database is locked")
-        || text.contains("could not serialize")
+    let (DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = e
+    else {
+        return false;
+    };
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    let code = db.code();
+    if db.try_downcast_ref::<SqliteError>().is_some() {
+        code.and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+    } else {
+        matches!(code.as_deref(), Some(DEADLOCK | SERIALIZATION))
+    }
 }
 
 /// A stored event as read back.
@@ -202,15 +230,53 @@ pub(super) async fn read_stored<C: ConnectionTrait>(
     .await
 }
 
-/// Stores one batch; the outcomes are in the order of `events`.
-async fn commit(db: &DatabaseConnection, events: &[&IncomingEvent]) -> Result<Vec<Stored>, DbErr> {
-    // Identical pushes within the batch become one row; keys in sorted order lock in order.
-    let mut unique: Vec<&IncomingEvent> = events.to_vec();
-    unique.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
-    unique.dedup_by(|a, b| a.dedup_key == b.dedup_key);
+/// Stores one batch; the outcomes are in the order of `events`. A batch that fails for
+/// another reason than a conflict (which the committer retries whole) is stored again one
+/// event at a time, so that an event the database refuses fails alone.
+///
+/// # Errors
+/// A conflict ([`retryable`]), or any failure of a batch of one.
+async fn commit(
+    db: &DatabaseConnection,
+    events: &[&IncomingEvent],
+) -> Result<Vec<Result<Stored, StoreError>>, DbErr> {
+    let e = match commit_batch(db, events).await {
+        Ok(stored) => return Ok(stored.into_iter().map(Ok).collect()),
+        Err(e) if events.len() < 2 || retryable(&e) => return Err(e),
+        Err(e) => e,
+    };
+    tracing::warn!(error.message = %e, error.cause_chain = ?e, events = events.len(), "event batch failed; storing its events one by one");
+    metrics::counter!("qrscene_callback_batch_splits_total").increment(1);
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        let outcome = commit_batch(db, &[*event]).await.and_then(|stored| {
+            stored
+                .into_iter()
+                .next()
+                .ok_or_else(|| DbErr::Custom(format!("event {} has no outcome", event.dedup_key)))
+        });
+        outcomes.push(outcome.map_err(|e| {
+            tracing::error!(error.message = %e, error.cause_chain = ?e, key = %event.dedup_key, "event not stored");
+            StoreError::Database(Arc::new(e))
+        }));
+    }
+    Ok(outcomes)
+}
+
+/// Stores one batch atomically; the outcomes are in the order of `events`.
+async fn commit_batch(
+    db: &DatabaseConnection,
+    events: &[&IncomingEvent],
+) -> Result<Vec<Stored>, DbErr> {
+    // Identical pushes within the batch become one row, placed where the first arrived;
+    // keys in sorted order lock in order.
+    let mut unique: Vec<(&IncomingEvent, usize)> = events.iter().copied().zip(0..).collect();
+    unique.sort_by(|(a, i), (b, j)| a.dedup_key.cmp(&b.dedup_key).then(i.cmp(j)));
+    unique.dedup_by(|(a, _), (b, _)| a.dedup_key == b.dedup_key);
+    let received_at = Utc::now();
     let stored = match db.get_database_backend() {
-        DbBackend::Postgres => batch_postgres::commit(db, &unique).await?,
-        _ => batch_generic::commit(db, &unique).await?,
+        DbBackend::Postgres => batch_postgres::commit(db, &unique, received_at).await?,
+        _ => batch_generic::commit(db, &unique, received_at).await?,
     };
     // Within the batch, the second of two identical pushes is a retry too.
     let mut first_seen: HashMap<&str, bool> = HashMap::new();

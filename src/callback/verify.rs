@@ -1,10 +1,13 @@
 //! Verifying a push before anything is parsed: query parameters, signatures (constant
-//! time), clock skew, safe-mode decryption with the current or previous key.
+//! time), clock skew, safe-mode decryption with the current or previous key; then the
+//! push's own fields, so that what leaves here can be stored.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::event::IncomingEvent;
 use crate::wechat::crypto::{EncodingAesKey, MessageCrypto};
+use crate::wechat::ids::{AppId, FieldError};
 use crate::wechat::message::{self, EncryptedEnvelope, RawMessage, XmlError};
 use crate::wechat::signature;
 
@@ -38,7 +41,11 @@ pub enum VerifyError {
     BadSignature(&'static str),
     /// The timestamp is too far from our clock.
     #[error("timestamp is {0} s away from our clock, more than allowed")]
-    Skew(i64),
+    Skew(u64),
+    /// A field of the push that cannot be stored as sent, or a `CreateTime` further in the
+    /// future than the allowed clock skew.
+    #[error("malformed push: {0}")]
+    Field(#[from] FieldError),
     /// Safe mode push that no configured key decrypts (or of another appid).
     #[error("the encrypted message cannot be decrypted: {0}")]
     Decrypt(String),
@@ -62,13 +69,22 @@ pub enum Mode {
     Aes(MessageCrypto),
 }
 
-/// A push whose origin is proven, decrypted and parsed.
+/// A push whose origin is proven, decrypted, parsed and fit to be stored.
 #[derive(Debug)]
 pub struct VerifiedPush {
-    /// The message.
-    pub message: RawMessage,
-    /// Its plaintext XML.
-    pub xml: String,
+    /// The row to store.
+    pub event: IncomingEvent,
+    /// What the answer needs.
+    pub reply_to: ReplyTo,
+}
+
+/// Where and how the answer to a push goes.
+#[derive(Debug)]
+pub struct ReplyTo {
+    /// The sender (`FromUserName`), the reply's recipient.
+    pub openid: String,
+    /// The account (`ToUserName`), the reply's sender.
+    pub account: String,
     /// Plain or encrypted.
     pub mode: Mode,
     /// The request's timestamp (echoed in encrypted replies).
@@ -81,7 +97,7 @@ pub struct VerifiedPush {
 pub struct CallbackKeys {
     token: SecretString,
     crypto: Vec<MessageCrypto>,
-    max_skew: i64,
+    max_skew: u64,
 }
 
 impl CallbackKeys {
@@ -91,7 +107,7 @@ impl CallbackKeys {
     /// An EncodingAESKey that is not 43 characters of base64.
     pub fn new(
         token: SecretString,
-        appid: &str,
+        appid: &AppId,
         aes_keys: [Option<&SecretString>; 2],
         max_skew_secs: u64,
     ) -> Result<Self, crate::wechat::crypto::CryptoError> {
@@ -99,13 +115,13 @@ impl CallbackKeys {
         for key in aes_keys.into_iter().flatten() {
             crypto.push(MessageCrypto::new(
                 EncodingAesKey::parse(key.expose_secret())?,
-                appid,
+                appid.as_str(),
             ));
         }
         Ok(Self {
             token,
             crypto,
-            max_skew: i64::try_from(max_skew_secs).unwrap_or(i64::MAX),
+            max_skew: max_skew_secs,
         })
     }
 
@@ -139,7 +155,8 @@ impl CallbackKeys {
         if !signature::verify(signature, &[self.token(), timestamp_str, nonce]) {
             return Err(VerifyError::BadSignature("signature"));
         }
-        let skew = (now - timestamp).abs();
+        // abs_diff cannot overflow, whatever a signed timestamp says (now - 2^63 included).
+        let skew = now.abs_diff(timestamp);
         if skew > self.max_skew {
             return Err(VerifyError::Skew(skew));
         }
@@ -182,13 +199,14 @@ impl CallbackKeys {
                 return Err(VerifyError::PlaintextRefused);
             }
             let message = message::parse(text)?;
-            return Ok(VerifiedPush {
-                message,
-                xml: text.to_owned(),
-                mode: Mode::Plain,
+            return self.accept(
+                &message,
+                text.to_owned(),
+                Mode::Plain,
                 timestamp,
                 nonce,
-            });
+                now,
+            );
         }
         let msg_signature = q
             .msg_signature
@@ -214,13 +232,7 @@ impl CallbackKeys {
                 Ok(xml) => {
                     let message = message::parse(&xml)?;
                     let mode = Mode::Aes(crypto.clone());
-                    return Ok(VerifiedPush {
-                        message,
-                        xml,
-                        mode,
-                        timestamp,
-                        nonce,
-                    });
+                    return self.accept(&message, xml, mode, timestamp, nonce, now);
                 }
                 Err(e) => last_error = Some(e),
             }
@@ -228,5 +240,37 @@ impl CallbackKeys {
         Err(VerifyError::Decrypt(
             last_error.map(|e| e.to_string()).unwrap_or_default(),
         ))
+    }
+
+    /// The push `message` (plaintext `xml`) as a row to store, unless its CreateTime is
+    /// further in the future than the allowed skew or a field cannot be stored.
+    fn accept(
+        &self,
+        message: &RawMessage,
+        xml: String,
+        mode: Mode,
+        timestamp: i64,
+        nonce: String,
+        now: i64,
+    ) -> Result<VerifiedPush, VerifyError> {
+        let latest = now.saturating_add_unsigned(self.max_skew);
+        if message.create_time > latest {
+            return Err(FieldError::new(
+                "CreateTime",
+                "must not be later than now plus WECHAT_MAX_CLOCK_SKEW_SECS",
+            )
+            .into());
+        }
+        let event = IncomingEvent::new(message, xml)?;
+        Ok(VerifiedPush {
+            reply_to: ReplyTo {
+                openid: message.from_user_name.clone(),
+                account: message.to_user_name.clone(),
+                mode,
+                timestamp,
+                nonce,
+            },
+            event,
+        })
     }
 }

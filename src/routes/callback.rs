@@ -7,7 +7,6 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
 
-use crate::callback::event::IncomingEvent;
 use crate::callback::reply;
 use crate::callback::store::{EventStore, StoreError};
 use crate::callback::verify::{CallbackKeys, CallbackQuery, VerifiedPush, VerifyError};
@@ -45,9 +44,9 @@ pub enum CallbackError {
 impl ResponseError for CallbackError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Verify(VerifyError::MissingParam(_) | VerifyError::Xml(_)) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::Verify(
+                VerifyError::MissingParam(_) | VerifyError::Xml(_) | VerifyError::Field(_),
+            ) => StatusCode::BAD_REQUEST,
             Self::Verify(_) => StatusCode::UNAUTHORIZED,
             Self::Body(e) => e.as_response_error().status_code(),
             Self::NotConfigured | Self::Store(_) | Self::Slow(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -167,21 +166,19 @@ pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> 
             (String = "text/plain", example = json!("success")),
             (String = "application/xml"),
         )),
-        (status = 400, description = "`bad_push`: a parameter is missing, or the XML is malformed", body = ErrorBody),
+        (status = 400, description = "`bad_push`: a parameter is missing, the XML is malformed, a field cannot be stored (`FromUserName` over 64 characters, a NUL byte, `CreateTime` outside 0..=253402300799, ...; the message names the field and the rule), or `CreateTime` is further in the future than `WECHAT_MAX_CLOCK_SKEW_SECS`", body = ErrorBody),
         (status = 401, description = "`unverified_push`: wrong signature, timestamp too far off, or undecryptable", body = ErrorBody),
         (status = 413, description = "`push_too_large`: the body is over 64 KiB", body = ErrorBody),
         (status = 503, description = "`unavailable`: not configured, or not stored (WeChat retries)", body = ErrorBody),
     )
 )]
-#[tracing::instrument(skip_all, fields(openid = %push.0.message.from_user_name, msg_type = %push.0.message.msg_type))]
+#[tracing::instrument(skip_all, fields(openid = %push.0.event.openid, msg_type = %push.0.event.msg_type))]
 pub async fn receive(
     push: Push,
     store: web::Data<EventStore>,
     keys: web::Data<CallbackKeys>,
 ) -> Result<HttpResponse, CallbackError> {
-    let mut push = push.0;
-    // The XML goes to the store; the answer needs only the parsed message.
-    let event = IncomingEvent::new(&push.message, std::mem::take(&mut push.xml));
+    let VerifiedPush { event, reply_to } = push.0;
     let kind = event.kind.as_str();
     let stored = tokio::time::timeout(STORE_DEADLINE, store.store(event))
         .await
@@ -189,7 +186,7 @@ pub async fn receive(
     tracing::debug!(event = stored.event_id, generation = ?stored.generation_id, duplicate = stored.duplicate, "push stored");
     metrics::counter!("qrscene_callback_pushes_total", "kind" => kind, "duplicate" => if stored.duplicate { "true" } else { "false" })
         .increment(1);
-    let body = reply::answer(&push, &stored, keys.token());
+    let body = reply::answer(&reply_to, &stored, keys.token());
     let content_type = if body == reply::SUCCESS {
         "text/plain"
     } else {

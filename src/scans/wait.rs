@@ -56,7 +56,7 @@ pub async fn first_scan(
         qrcode_id: generation.id,
         event_id: e.id,
         openid: e.openid,
-        kind: e.kind,
+        kind: e.kind.as_str().to_owned(),
         event: e.event,
         occurred_at: e.occurred_at,
         received_at: e.received_at,

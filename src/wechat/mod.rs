@@ -7,6 +7,7 @@ pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod fake;
+pub mod ids;
 pub mod message;
 pub mod qrcode;
 pub mod sandbox;

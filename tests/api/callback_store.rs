@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use entity::wechat_event::EventKind;
 use serde_json::json;
 
 use crate::helpers::{Options, spawn_app, spawn_instance};
@@ -73,7 +74,7 @@ async fn a_subscribe_for_a_legacy_code_links_to_its_generation_and_activity() {
     let xml = subscribe("oLegacy", now(), Some(&generation.scene), None);
     assert_eq!(Push::plain(&xml).send(&app).await, (200, "success".into()));
     let event = app.events().await.pop().unwrap();
-    assert_eq!(event.kind, "subscribe");
+    assert_eq!(event.kind, EventKind::Subscribe);
     assert_eq!(event.scene.as_deref(), Some(generation.scene.as_str()));
     assert_eq!(
         event.event_key.as_deref(),
@@ -106,7 +107,7 @@ async fn scan_links_by_ticket_before_scene() {
     assert_eq!(events[0].ticket.as_deref(), a["ticket"].as_str());
     assert_eq!(events[1].generation_id, b["id"].as_i64());
     assert_eq!(events[2].generation_id, None);
-    assert!(events.iter().all(|e| e.kind == "scan"));
+    assert!(events.iter().all(|e| e.kind == EventKind::Scan));
 }
 
 #[tokio::test]
@@ -114,7 +115,8 @@ async fn unsubscribe_and_resubscribe_update_the_follower_and_keep_first_touch() 
     let app = spawn_app().await;
     let (_, first) = app.create(json!({"kind":"temporary"})).await;
     let (_, second) = app.create(json!({"kind":"temporary"})).await;
-    let t = now();
+    // In the past: follower times never run ahead of when a push was received.
+    let t = now() - 60;
     let steps = [
         subscribe(
             "oF",
@@ -137,7 +139,7 @@ async fn unsubscribe_and_resubscribe_update_the_follower_and_keep_first_touch() 
     Push::plain(&steps[1]).send(&app).await;
     let f = app.follower("oF").await.unwrap();
     assert!(!f.subscribed);
-    assert_eq!(f.last_event_kind, "unsubscribe");
+    assert_eq!(f.last_event_kind, EventKind::Unsubscribe);
     assert!(f.unsubscribed_at.is_some());
     Push::plain(&steps[2]).send(&app).await;
     let f = app.follower("oF").await.unwrap();
@@ -159,7 +161,7 @@ async fn unsubscribe_and_resubscribe_update_the_follower_and_keep_first_touch() 
         f.subscribed,
         "a late unsubscribe of t+15 must not undo the subscribe of t+20"
     );
-    assert_eq!(f.last_event_kind, "subscribe");
+    assert_eq!(f.last_event_kind, EventKind::Subscribe);
     assert_eq!(f.subscribed_at.unwrap().timestamp(), t + 20);
     assert_eq!(app.events().await.len(), 4);
     // A plain follow (no scene) of someone new has no first touch.
@@ -219,7 +221,11 @@ async fn template_reports_of_one_second_are_told_apart_by_msgid() {
         2,
         "two reports, the third push a retry of the first"
     );
-    assert!(events.iter().all(|e| e.kind == "template_send_job_finish"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.kind == EventKind::TemplateSendJobFinish)
+    );
 }
 
 #[tokio::test]

@@ -139,7 +139,9 @@ impl Seeder {
                 openid: Set(openid),
                 msg_type: Set("event".into()),
                 event: Set(Some(kind.to_owned())),
-                kind: Set(kind.into()),
+                kind: Set(
+                    sea_orm::ActiveEnum::try_from_value(&kind.to_owned()).expect("a stored kind")
+                ),
                 event_key: Set(None),
                 scene: Set(None),
                 ticket: Set(None),
