@@ -234,9 +234,11 @@ pub(super) async fn read_stored<C: ConnectionTrait>(
 /// another reason than a conflict (which the committer retries whole) is stored again one
 /// event at a time, so that an event the database refuses fails alone.
 ///
+/// The committers call it with the jobs they took; tests call it with batches of their own.
+///
 /// # Errors
 /// A conflict ([`retryable`]), or any failure of a batch of one.
-async fn commit(
+pub async fn commit(
     db: &DatabaseConnection,
     events: &[&IncomingEvent],
 ) -> Result<Vec<Result<Stored, StoreError>>, DbErr> {

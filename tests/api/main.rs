@@ -20,3 +20,4 @@ mod stats_rollup;
 mod tokens;
 mod upstream;
 mod validation;
+mod write_rules;
