@@ -358,3 +358,33 @@ async fn both_backends_and_every_batch_split_store_the_same_rows() {
         run(seed, postgres.as_deref()).await;
     }
 }
+
+/// A busy SQLite file is told by its result code (5, SQLITE_BUSY) as a conflict that the
+/// committer retries whole, not a failure that splits the batch.
+#[tokio::test]
+async fn a_busy_database_is_a_conflict_to_retry_not_a_batch_to_split() {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let db = prepare(&url).await;
+    let other = Database::connect(&url).await.unwrap();
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let lock = other.begin_with_options(options).await.unwrap();
+    let events: Vec<IncomingEvent> = ["oBusy1", "oBusy2"]
+        .iter()
+        .map(|user| {
+            let xml = subscribe(user, now() - 10, None, None);
+            IncomingEvent::new(&message::parse(&xml).unwrap(), xml.clone()).unwrap()
+        })
+        .collect();
+    let batch: Vec<&IncomingEvent> = events.iter().collect();
+    let result = store::commit(&db, &batch).await;
+    assert!(result.is_err(), "split instead of retried: {result:?}");
+    lock.rollback().await.unwrap();
+    let stored = store::commit(&db, &batch).await.unwrap();
+    assert!(stored.iter().all(Result::is_ok));
+}
