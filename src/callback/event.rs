@@ -200,4 +200,34 @@ mod tests {
         assert!(t.dedup_key.starts_with("m:"));
         assert_eq!(t.kind, EventKind::Message);
     }
+
+    #[test]
+    fn fields_that_no_column_holds_are_named() {
+        let xml = include_str!("../../tests/fixtures/click.xml");
+        let good = message::parse(xml).unwrap();
+        type Spoil = fn(&mut RawMessage);
+        let cases: [(&str, Spoil); 6] = [
+            ("ToUserName", |m| m.to_user_name = "g".repeat(65)),
+            ("FromUserName", |m| m.from_user_name = "o".repeat(65)),
+            ("MsgType", |m| m.msg_type = "t".repeat(33)),
+            ("Event", |m| m.event = Some("e\0".into())),
+            ("EventKey", |m| m.event_key = Some("k\0".into())),
+            ("CreateTime", |m| m.create_time = -1),
+        ];
+        for (field, spoil) in cases {
+            let mut m = good.clone();
+            spoil(&mut m);
+            assert_eq!(IncomingEvent::new(&m, xml.into()).unwrap_err().field, field);
+        }
+        let e = IncomingEvent::new(&good, "a\0".into()).unwrap_err();
+        assert_eq!(e.field, "body");
+        let mut m = good.clone();
+        m.create_time = MAX_CREATE_TIME + 1;
+        assert_eq!(
+            IncomingEvent::new(&m, xml.into()).unwrap_err().field,
+            "CreateTime"
+        );
+        m.create_time = MAX_CREATE_TIME;
+        assert!(IncomingEvent::new(&m, xml.into()).is_ok());
+    }
 }

@@ -24,7 +24,7 @@ pub(super) fn literal(kind: EventKind) -> String {
 pub(super) fn kinds_sql(column: &str, keep: fn(EventKind) -> bool) -> String {
     let kinds: Vec<String> = EventKind::iter()
         .filter(|k| keep(*k))
-        .map(|k| literal(k))
+        .map(literal)
         .collect();
     format!("{column} IN ({})", kinds.join(", "))
 }
