@@ -1,6 +1,7 @@
 //! The callback: WeChat's pushes verified ([`verify`]), classified ([`event`]), stored
 //! exactly once in group commits ([`store`]) with their scans tied to generations
-//! ([`link`]) and followers kept up to date ([`followers`]), then answered ([`reply`]).
+//! ([`link`]) and followers kept up to date ([`followers`]) by rules written once in SQL
+//! that both backends run over the batch's rows ([`rows`]), then answered ([`reply`]).
 
 pub mod batch_generic;
 pub mod batch_postgres;
