@@ -5,6 +5,7 @@
 
 pub mod batch_generic;
 pub mod batch_postgres;
+mod db_error;
 pub mod event;
 pub mod followers;
 pub mod link;
