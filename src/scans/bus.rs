@@ -86,11 +86,12 @@ impl ScanBus {
             Self::Local(local) => deliver(local, &generations),
             Self::Redis { local, outbox } => {
                 if let Err(e) = outbox.try_send(generations) {
-                    let generations = match e {
-                        mpsc::error::TrySendError::Full(g)
-                        | mpsc::error::TrySendError::Closed(g) => g,
+                    // Redis is not keeping up (full), or shutdown ended the announcer (closed).
+                    let (op, generations) = match e {
+                        mpsc::error::TrySendError::Full(g) => ("announce_queue_full", g),
+                        mpsc::error::TrySendError::Closed(g) => ("announce_closed", g),
                     };
-                    degraded("announce_queue_full");
+                    degraded(op);
                     deliver(local, &generations);
                 }
             }

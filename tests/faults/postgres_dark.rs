@@ -48,6 +48,8 @@ async fn committers_recover_from_a_connection_that_goes_dark() {
     let (status, body, _) = readyz(app).await;
     assert_eq!(status, 200, "{body}");
 
+    // Let every connection come back to the pool, tested: the next push takes one of them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     proxy.darken_existing();
     let dark_at = Instant::now();
     // A push in flight on a connection that went dark.

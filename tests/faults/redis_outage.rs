@@ -106,7 +106,8 @@ async fn outage(outage: Outage) {
     assert_eq!(refused, 0, "pushes refused while Redis was {outage:?}");
     assert!(sent > 50, "only {sent} pushes were sent");
     assert_eq!(stored(&app).await, sent + 1, "every push is stored");
-    assert!(slowest < Duration::from_secs(1), "slowest push {slowest:?}");
+    // Well under the 4 s after which a push waiting on Redis used to be refused.
+    assert!(slowest < Duration::from_secs(2), "slowest push {slowest:?}");
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["redis"], "down");
