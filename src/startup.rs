@@ -89,6 +89,10 @@ impl Application {
                 settings.stats_tz
             )
         })?;
+        // Every background task is owned here and joined at shutdown (`run_until_stopped`).
+        // The rollup refresher is not yet: it joins through `tasks.adopt` once its `spawn`
+        // takes the token and returns its handle.
+        let mut tasks = Tasks::new();
         if settings.stats_refresh_ms > 0 {
             crate::attribution::rollup::spawn(
                 db.clone(),
@@ -123,7 +127,6 @@ impl Application {
         let port = local.port();
 
         let callback_keys = callback_keys(&settings)?.map(web::Data::new);
-        let mut tasks = Tasks::new();
         let bus = match (&settings.redis_url, &redis) {
             (Some(url), Some(conn)) => {
                 ScanBus::redis(url, conn.clone(), &mut tasks).context("invalid REDIS_URL")?

@@ -46,9 +46,8 @@ pub struct ReadyBody {
     pub status: ReadyStatus,
     /// Whether the database answered within the check's deadline.
     pub database: bool,
-    /// `ok`, `down` (no answer within the deadline) or `not configured`.
-    #[schema(example = "not configured")]
-    pub redis: &'static str,
+    /// Whether Redis answered within the check's deadline.
+    pub redis: RedisState,
     /// The committers storing pushes, and how many of them are stuck on one batch.
     pub committers: CommittersBody,
 }
@@ -63,6 +62,20 @@ pub enum ReadyStatus {
     Degraded,
     /// The database does not answer or a committer is stuck: pushes cannot be stored.
     Unavailable,
+}
+
+/// Redis in `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum RedisState {
+    /// It answered.
+    #[serde(rename = "ok")]
+    Ok,
+    /// No answer within the deadline: the instance works without it (`degraded`).
+    #[serde(rename = "down")]
+    Down,
+    /// No `REDIS_URL`.
+    #[serde(rename = "not configured")]
+    NotConfigured,
 }
 
 /// The committers in `/readyz`.
@@ -159,7 +172,11 @@ pub async fn readyz(ready: web::Data<Readiness>) -> HttpResponse {
     let body = ReadyBody {
         status,
         database,
-        redis: redis.map_or("not configured", |up| if up { "ok" } else { "down" }),
+        redis: match redis {
+            None => RedisState::NotConfigured,
+            Some(true) => RedisState::Ok,
+            Some(false) => RedisState::Down,
+        },
         committers: CommittersBody {
             total: committers.total,
             stuck: committers.stuck,

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 
 use crate::helpers::TestDb;
@@ -126,5 +127,37 @@ async fn readyz_answers_503_fast_when_the_database_does_not_answer() {
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["database"], false);
         assert!(took < Duration::from_millis(1500), "/readyz took {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn pooled_connections_carry_the_server_side_deadlines_and_keepalive() {
+    let base = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"));
+    if required(base, "TEST_DATABASE_URL (Postgres)").is_none() {
+        return;
+    }
+    let database = TestDb::new().await;
+    let db = qrscene::db::connect(&database.url, 1)
+        .await
+        .expect("connect");
+    for (setting, expected) in [
+        ("statement_timeout", "30s"),
+        ("idle_in_transaction_session_timeout", "10s"),
+        ("tcp_keepalives_idle", "10"),
+        ("tcp_keepalives_interval", "5"),
+        ("tcp_keepalives_count", "3"),
+    ] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SHOW {setting}"),
+            ))
+            .await
+            .expect("SHOW")
+            .expect("a row");
+        let value: String = row.try_get_by_index(0).expect("a text value");
+        assert_eq!(value, expected, "{setting}");
     }
 }
