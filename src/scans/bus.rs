@@ -24,7 +24,7 @@ const CAPACITY: usize = 4096;
 /// locally at once rather than queued (Redis is not keeping up).
 const OUTBOX: usize = 1024;
 /// How long one PUBLISH round trip may take before the announcer gives up on it.
-pub const PUBLISH_DEADLINE: Duration = Duration::from_millis(300);
+pub const PUBLISH_DEADLINE: Duration = Duration::from_millis(500);
 /// How long connecting and subscribing may take before the subscriber tries again.
 const SUBSCRIBE_DEADLINE: Duration = Duration::from_secs(2);
 /// Pause before reconnecting a lost subscription.

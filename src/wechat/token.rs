@@ -28,7 +28,7 @@ const LOCK_POLL: Duration = Duration::from_millis(20);
 const LOCK_WAIT: Duration = Duration::from_secs(35);
 /// How long one Redis command may take before the provider stops relying on Redis for
 /// this call (the client itself would retry a lost connection for 6-12 s).
-pub const REDIS_DEADLINE: Duration = Duration::from_millis(300);
+pub const REDIS_DEADLINE: Duration = Duration::from_millis(500);
 
 const RELEASE_IF_OWNER: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
