@@ -14,5 +14,6 @@ pub mod paging;
 pub mod routes;
 pub mod scans;
 pub mod startup;
+pub mod tasks;
 pub mod telemetry;
 pub mod wechat;

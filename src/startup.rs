@@ -29,6 +29,7 @@ use crate::routes::{
     qrcodes::MpBase,
 };
 use crate::scans::bus::ScanBus;
+use crate::tasks::Tasks;
 use crate::wechat::client::ApiClient;
 use crate::wechat::qrcode::ExpireSeconds;
 use crate::wechat::sandbox::Sandbox;
@@ -40,10 +41,15 @@ pub const SANDBOX_TOKEN: &str = "sandbox";
 /// Appid of sandbox mode (safe-mode pushes carry it).
 pub const SANDBOX_APPID: &str = "wxsandbox";
 
+/// How long shutdown waits for the background tasks (committers storing what was queued,
+/// the scan bus) after the HTTP server has stopped, before aborting them.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(10);
+
 /// A built, listening server.
 pub struct Application {
     port: u16,
     server: Server,
+    tasks: Tasks,
 }
 
 impl Application {
@@ -83,6 +89,10 @@ impl Application {
                 settings.stats_tz
             )
         })?;
+        // Every background task is owned here and joined at shutdown (`run_until_stopped`).
+        // The rollup refresher is not yet: it joins through `tasks.adopt` once its `spawn`
+        // takes the token and returns its handle.
+        let mut tasks = Tasks::new();
         if settings.stats_refresh_ms > 0 {
             crate::attribution::rollup::spawn(
                 db.clone(),
@@ -119,15 +129,18 @@ impl Application {
         let callback_keys = callback_keys(&settings)?.map(web::Data::new);
         let bus = match (&settings.redis_url, &redis) {
             (Some(url), Some(conn)) => {
-                ScanBus::redis(url, conn.clone()).context("invalid REDIS_URL")?
+                ScanBus::redis(url, conn.clone(), &mut tasks).context("invalid REDIS_URL")?
             }
             _ => ScanBus::local(),
         };
-        let events = web::Data::new(EventStore::start(
+        let events = EventStore::start(
             db.clone(),
             settings.event_committers,
             bus.clone(),
-        ));
+            &mut tasks,
+        );
+        let committers = events.committers();
+        let events = web::Data::new(events);
         let bus = web::Data::new(bus);
         let self_callback = web::Data::new(SelfCallback::new(self_callback_url(local))?);
         let bench_routes = settings.bench_routes;
@@ -136,7 +149,11 @@ impl Application {
         let keys = web::Data::new(keys);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
         let read_db = web::Data::new(ReadDb(db.clone()));
-        let ready = web::Data::new(Readiness { db, redis });
+        let ready = web::Data::new(Readiness {
+            db,
+            redis,
+            committers,
+        });
         let metrics = web::Data::new(Metrics(crate::metrics::install()));
         let server = HttpServer::new(move || {
             let mut app = App::new()
@@ -172,7 +189,11 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            tasks,
+        })
     }
 
     /// The bound port (useful with port 0).
@@ -180,12 +201,23 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped (SIGINT/SIGTERM).
+    /// A handle that stops the server as SIGTERM would (for tests and embedders).
+    pub fn stop_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (SIGINT/SIGTERM, or [`Self::stop_handle`]). Then:
+    /// the listener closes, requests already received are answered (pushes after their
+    /// commit), and the background tasks finish what they hold (the committers store what
+    /// is queued) and are joined, within [`SHUTDOWN_BOUND`].
     ///
     /// # Errors
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let aborted = self.tasks.shutdown(SHUTDOWN_BOUND).await;
+        tracing::info!(aborted, "stopped");
+        served
     }
 }
 

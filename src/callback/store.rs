@@ -7,21 +7,29 @@
 //! ([`super::batch_generic`]). Keys already stored (WeChat's retries, from any instance)
 //! are skipped and read back. Only after the commit does any waiter get its answer, so
 //! `success` always means stored.
+//!
+//! A batch has [`COMMIT_DEADLINE`]: one that overruns it (a connection gone dark) is
+//! abandoned with its connection and its pushes answered with an error, and the committer
+//! goes on; [`Committers::health`] tells `/readyz` which are stuck meanwhile. Scans are
+//! announced after the answers, in the background ([`ScanBus::announce`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value,
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::db_error::{refused_data, retryable};
 use super::event::IncomingEvent;
 use super::{batch_generic, batch_postgres};
 use crate::scans::bus::ScanBus;
+use crate::tasks::Tasks;
 
 /// Most events in one transaction.
 pub const MAX_BATCH: usize = 128;
@@ -29,6 +37,12 @@ pub const MAX_BATCH: usize = 128;
 const QUEUE: usize = 4096;
 /// Attempts of a batch that hit a deadlock or a busy SQLite file.
 const ATTEMPTS: u32 = 3;
+/// How long one batch, retries included, may take. A batch over it is abandoned (its
+/// connection is dropped, never reused) and its pushes answered with an error, so WeChat
+/// retries them; below the callback's 4 s so that the error, not WeChat's timeout, answers.
+pub const COMMIT_DEADLINE: Duration = Duration::from_secs(3);
+/// A committer busy with one batch for longer than this is reported stuck by `/readyz`.
+pub const STUCK_AFTER: Duration = Duration::from_secs(1);
 
 /// The outcome of storing one push.
 #[derive(Debug, Clone)]
@@ -49,6 +63,10 @@ pub enum StoreError {
     /// The database failed; nothing of the batch was committed.
     #[error("the event could not be stored")]
     Database(#[source] Arc<DbErr>),
+    /// The batch overran [`COMMIT_DEADLINE`]; it may or may not have been committed, and a
+    /// retry is recognised either way.
+    #[error("storing the event's batch took longer than {0:?}")]
+    Deadline(Duration),
     /// The committers are gone (shutting down).
     #[error("the event store is shut down")]
     Closed,
@@ -62,12 +80,14 @@ struct Job {
 /// The handle handlers store events through.
 pub struct EventStore {
     queue: mpsc::Sender<Job>,
+    committers: Committers,
 }
 
 impl EventStore {
-    /// Starts the committers on the current runtime: one for SQLite (a single writer),
-    /// `workers` for Postgres.
-    pub fn start(db: DatabaseConnection, workers: usize, bus: ScanBus) -> Self {
+    /// Starts the committers, owned by `tasks`: one for SQLite (a single writer), `workers`
+    /// for Postgres. When the tasks' token is cancelled they stop taking new events, store
+    /// the ones already queued, and end.
+    pub fn start(db: DatabaseConnection, workers: usize, bus: ScanBus, tasks: &mut Tasks) -> Self {
         let workers = if db.get_database_backend() == DbBackend::Sqlite {
             1
         } else {
@@ -75,16 +95,30 @@ impl EventStore {
         };
         let (queue, receiver) = mpsc::channel(QUEUE);
         let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..workers {
-            tokio::spawn(committer(db.clone(), receiver.clone(), bus.clone()));
+        let committers = Committers::new(workers);
+        for slot in committers.slots.iter() {
+            let committer = Committer {
+                db: db.clone(),
+                receiver: receiver.clone(),
+                bus: bus.clone(),
+                slot: slot.clone(),
+                epoch: committers.epoch,
+            };
+            tasks.spawn("event committer", committer.run(tasks.token()));
         }
-        Self { queue }
+        Self { queue, committers }
+    }
+
+    /// What the committers are doing, for readiness.
+    pub fn committers(&self) -> Committers {
+        self.committers.clone()
     }
 
     /// Stores `event` (or finds it stored) and answers once it is committed.
     ///
     /// # Errors
-    /// The database failed or the store is shut down; the event is then not stored.
+    /// The database failed, the batch overran its deadline, or the store is shut down; the
+    /// event is then not known to be stored.
     pub async fn store(&self, event: IncomingEvent) -> Result<Stored, StoreError> {
         let (done, outcome) = oneshot::channel();
         self.queue
@@ -95,38 +129,113 @@ impl EventStore {
     }
 }
 
-async fn committer(
+/// A view of the committers' progress, shared with `/readyz`.
+#[derive(Clone)]
+pub struct Committers {
+    epoch: Instant,
+    slots: Arc<[Arc<Slot>]>,
+}
+
+/// One committer: since when it has been on its current batch, and whether it still runs.
+#[derive(Default)]
+struct Slot {
+    /// Milliseconds after the epoch plus one when the current batch began; 0 when idle.
+    busy_since: AtomicU64,
+    ended: AtomicBool,
+}
+
+/// How the committers are doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitterHealth {
+    /// Committers started.
+    pub total: usize,
+    /// Committers on one batch for longer than [`STUCK_AFTER`], or ended.
+    pub stuck: usize,
+}
+
+impl Committers {
+    fn new(workers: usize) -> Self {
+        Self {
+            epoch: Instant::now(),
+            slots: (0..workers).map(|_| Arc::new(Slot::default())).collect(),
+        }
+    }
+
+    /// How many committers there are, and how many are stuck.
+    pub fn health(&self) -> CommitterHealth {
+        let now = millis_since(self.epoch);
+        let stuck_after = STUCK_AFTER.as_millis() as u64;
+        let stuck = self
+            .slots
+            .iter()
+            .filter(|slot| {
+                let since = slot.busy_since.load(Ordering::Relaxed);
+                slot.ended.load(Ordering::Relaxed)
+                    || (since > 0 && now.saturating_sub(since - 1) > stuck_after)
+            })
+            .count();
+        CommitterHealth {
+            total: self.slots.len(),
+            stuck,
+        }
+    }
+}
+
+fn millis_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+struct Committer {
     db: DatabaseConnection,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     bus: ScanBus,
-) {
-    loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match receiver.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
-        let events: Vec<&IncomingEvent> = batch.iter().map(|j| &j.event).collect();
-        let mut result = commit(&db, &events).await;
-        let mut attempt = 1;
-        while let Err(e) = &result
-            && attempt < ATTEMPTS
-            && retryable(e)
-        {
-            tracing::warn!(error.message = %e, attempt, "event batch conflicted; retrying");
-            tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-            result = commit(&db, &events).await;
-            attempt += 1;
+    slot: Arc<Slot>,
+    epoch: Instant,
+}
+
+impl Committer {
+    /// Takes batches until the queue is closed and empty.
+    async fn run(self, token: CancellationToken) {
+        while let Some(batch) = self.next_batch(&token).await {
+            self.slot
+                .busy_since
+                .store(millis_since(self.epoch) + 1, Ordering::Relaxed);
+            self.store(batch).await;
+            self.slot.busy_since.store(0, Ordering::Relaxed);
         }
+        self.slot.ended.store(true, Ordering::Relaxed);
+    }
+
+    /// Every job queued at this moment (at least one); `None` once the queue is closed
+    /// (shutdown) and drained.
+    async fn next_batch(&self, token: &CancellationToken) -> Option<Vec<Job>> {
+        let mut receiver = self.receiver.lock().await;
+        let first = tokio::select! {
+            biased;
+            job = receiver.recv() => job,
+            () = token.cancelled() => {
+                // No new pushes; the ones queued are still stored and answered.
+                receiver.close();
+                receiver.recv().await
+            }
+        }?;
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        Some(batch)
+    }
+
+    async fn store(&self, batch: Vec<Job>) {
+        let events: Vec<&IncomingEvent> = batch.iter().map(|j| &j.event).collect();
+        // Dropping the attempt on the deadline drops its connection: the pool tests it
+        // with a deadline of its own before reuse and closes it (`db::connect`).
+        let result = tokio::time::timeout(COMMIT_DEADLINE, commit_with_retries(&self.db, &events))
+            .await
+            .unwrap_or(Err(None));
         match result {
             Ok(outcomes) => {
                 // Only subscribe/SCAN events are linked to a code: each new one is a scan.
@@ -141,17 +250,46 @@ async fn committer(
                 }
                 scanned.sort_unstable();
                 scanned.dedup();
-                bus.publish(&scanned).await;
+                // In the background: storing never waits on Redis.
+                self.bus.announce(scanned);
             }
-            Err(e) => {
-                tracing::error!(error.message = %e, error.cause_chain = ?e, events = batch.len(), "event batch not stored");
-                let e = Arc::new(e);
+            Err(failure) => {
+                let error = match failure {
+                    Some(e) => {
+                        tracing::error!(error.message = %e, error.cause_chain = ?e, events = batch.len(), "event batch not stored");
+                        StoreError::Database(Arc::new(e))
+                    }
+                    None => {
+                        tracing::error!(deadline = ?COMMIT_DEADLINE, events = batch.len(), "event batch overran its deadline; its connection is dropped");
+                        metrics::counter!("qrscene_event_batches_abandoned_total").increment(1);
+                        StoreError::Deadline(COMMIT_DEADLINE)
+                    }
+                };
                 for job in batch {
-                    let _ = job.done.send(Err(StoreError::Database(e.clone())));
+                    let _ = job.done.send(Err(error.clone()));
                 }
             }
         }
     }
+}
+
+/// Commits one batch, retrying conflicts; `Err(Some(_))` is the database's last error.
+async fn commit_with_retries(
+    db: &DatabaseConnection,
+    events: &[&IncomingEvent],
+) -> Result<Vec<Result<Stored, StoreError>>, Option<DbErr>> {
+    let mut result = commit(db, events).await;
+    let mut attempt = 1;
+    while let Err(e) = &result
+        && attempt < ATTEMPTS
+        && retryable(e)
+    {
+        tracing::warn!(error.message = %e, attempt, "event batch conflicted; retrying");
+        tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+        result = commit(db, events).await;
+        attempt += 1;
+    }
+    result.map_err(Some)
 }
 
 /// A stored event as read back.

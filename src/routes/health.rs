@@ -1,4 +1,12 @@
 //! Liveness and readiness.
+//!
+//! `/readyz` answers within about a second whatever hangs: each check has
+//! [`CHECK_DEADLINE`]. The database down or a committer stuck makes the instance unready
+//! (503): it cannot store pushes. Redis down only degrades it (200, `degraded`): codes and
+//! pushes keep working without Redis, and a load balancer must not pull every instance at
+//! once because their shared Redis failed.
+
+use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
 use redis::aio::ConnectionManager;
@@ -6,12 +14,19 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::callback::store::Committers;
+
+/// How long each readiness check may take.
+pub const CHECK_DEADLINE: Duration = Duration::from_millis(800);
+
 /// What `/readyz` checks.
 pub struct Readiness {
     /// The database.
     pub db: DatabaseConnection,
     /// Redis, when configured.
     pub redis: Option<ConnectionManager>,
+    /// The committers storing pushes.
+    pub committers: Committers,
 }
 
 /// The answer of `/healthz`.
@@ -25,14 +40,54 @@ pub struct Health {
 /// The answer of `/readyz`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadyBody {
-    /// `ready` or `unavailable`.
+    /// `ready`; `degraded` (200: Redis is down, pushes and codes still work); or
+    /// `unavailable` (503: the database does not answer or a committer is stuck).
     #[schema(example = "ready")]
-    pub status: &'static str,
-    /// Whether the database answers.
+    pub status: ReadyStatus,
+    /// Whether the database answered within the check's deadline.
     pub database: bool,
-    /// `ok`, `down` or `not configured`.
-    #[schema(example = "not configured")]
-    pub redis: &'static str,
+    /// Whether Redis answered within the check's deadline.
+    pub redis: RedisState,
+    /// The committers storing pushes, and how many of them are stuck on one batch.
+    pub committers: CommittersBody,
+}
+
+/// The overall state in `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyStatus {
+    /// Everything answers.
+    Ready,
+    /// Redis does not answer; the instance still serves everything.
+    Degraded,
+    /// The database does not answer or a committer is stuck: pushes cannot be stored.
+    Unavailable,
+}
+
+/// Redis in `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum RedisState {
+    /// It answered.
+    #[serde(rename = "ok")]
+    Ok,
+    /// No answer within the deadline: the instance works without it (`degraded`).
+    #[serde(rename = "down")]
+    Down,
+    /// No `REDIS_URL`.
+    #[serde(rename = "not configured")]
+    NotConfigured,
+}
+
+/// The committers in `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommittersBody {
+    /// Committers started.
+    #[schema(example = 4)]
+    pub total: usize,
+    /// Committers on one batch for more than a second (a database connection that does not
+    /// answer), or ended; the batch is abandoned at its 3 s deadline.
+    #[schema(example = 0)]
+    pub stuck: usize,
 }
 
 /// The process-wide metrics recorder (`None` when another one was installed first).
@@ -68,35 +123,68 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The database and, when configured, Redis answer.
+/// The database and, when configured, Redis answer, and no committer is stuck. Answers
+/// within about a second: every check has a deadline.
 #[utoipa::path(
     tag = "health",
     responses(
-        (status = 200, description = "Ready", body = ReadyBody),
-        (status = 503, description = "The database or Redis does not answer", body = ReadyBody),
+        (status = 200, description = "`ready`, or `degraded` when Redis does not answer (codes and pushes still work)", body = ReadyBody),
+        (status = 503, description = "`unavailable`: the database does not answer or a committer is stuck", body = ReadyBody),
     )
 )]
 #[get("/readyz")]
 #[tracing::instrument(skip_all)]
 pub async fn readyz(ready: web::Data<Readiness>) -> HttpResponse {
-    let database = ready.db.ping().await.is_ok();
-    let redis = match &ready.redis {
-        None => None,
-        Some(conn) => {
-            let mut conn = conn.clone();
-            let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
-            Some(pong.is_ok())
-        }
+    let database = async {
+        matches!(
+            tokio::time::timeout(CHECK_DEADLINE, ready.db.ping()).await,
+            Ok(Ok(()))
+        )
     };
-    let ok = database && redis.unwrap_or(true);
-    let body = ReadyBody {
-        status: if ok { "ready" } else { "unavailable" },
-        database,
-        redis: redis.map_or("not configured", |up| if up { "ok" } else { "down" }),
+    let redis = async {
+        let conn = ready.redis.clone()?;
+        let mut conn = conn;
+        let pong = tokio::time::timeout(
+            CHECK_DEADLINE,
+            redis::cmd("PING").query_async::<String>(&mut conn),
+        )
+        .await;
+        Some(matches!(pong, Ok(Ok(_))))
     };
-    if ok {
-        HttpResponse::Ok().json(body)
+    let (database, redis) = tokio::join!(database, redis);
+    let committers = ready.committers.health();
+    let status = if !database || committers.stuck > 0 {
+        ReadyStatus::Unavailable
+    } else if redis == Some(false) {
+        ReadyStatus::Degraded
     } else {
+        ReadyStatus::Ready
+    };
+    if status != ReadyStatus::Ready {
+        tracing::warn!(
+            ?status,
+            database,
+            ?redis,
+            stuck = committers.stuck,
+            "not fully ready"
+        );
+    }
+    let body = ReadyBody {
+        status,
+        database,
+        redis: match redis {
+            None => RedisState::NotConfigured,
+            Some(true) => RedisState::Ok,
+            Some(false) => RedisState::Down,
+        },
+        committers: CommittersBody {
+            total: committers.total,
+            stuck: committers.stuck,
+        },
+    };
+    if status == ReadyStatus::Unavailable {
         HttpResponse::ServiceUnavailable().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
     }
 }

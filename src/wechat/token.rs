@@ -4,6 +4,10 @@
 //! path). Across processes, Redis holds the token under a per-appid key and a lock
 //! (`SET NX PX`, released only by its owner) lets one instance fetch while the others wait
 //! and re-read. Without Redis the token lives in this process only.
+//!
+//! Every Redis command has [`REDIS_DEADLINE`]: Redis down, refusing or hung costs one
+//! deadline, after which this process fetches the token itself (one fetch at a time, kept
+//! in its own cache), logs it and counts `qrscene_redis_degraded_total{op="token"}`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +26,9 @@ const LOCK_TTL: Duration = Duration::from_secs(30);
 const LOCK_POLL: Duration = Duration::from_millis(20);
 /// How long an instance waits for another one's fetch before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(35);
+/// How long one Redis command may take before the provider stops relying on Redis for
+/// this call (the client itself would retry a lost connection for 6-12 s).
+pub const REDIS_DEADLINE: Duration = Duration::from_millis(500);
 
 const RELEASE_IF_OWNER: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
@@ -132,6 +139,7 @@ impl SharedTokens {
             Err(SharedError::WeChat(e)) => Err(e),
             Err(SharedError::Redis(e)) => {
                 tracing::warn!(error.message = %e, "Redis unavailable for the token cache; fetching directly");
+                crate::scans::bus::degraded("token");
                 let token = client.fetch_token().await?;
                 Ok((token.access_token.clone(), cache_ttl(&token)))
             }
@@ -149,22 +157,26 @@ impl SharedTokens {
             if let Some(found) = self.read(&mut conn).await? {
                 return Ok(found);
             }
-            let locked: Option<String> = redis::cmd("SET")
-                .arg(&self.lock_key)
-                .arg(&owner)
-                .arg("NX")
-                .arg("PX")
-                .arg(LOCK_TTL.as_millis() as u64)
-                .query_async(&mut conn)
-                .await?;
+            let locked: Option<String> = bounded(
+                redis::cmd("SET")
+                    .arg(&self.lock_key)
+                    .arg(&owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(LOCK_TTL.as_millis() as u64)
+                    .query_async(&mut conn),
+            )
+            .await?;
             if locked.is_some() {
                 let result = self.fetch_and_store(client, &mut conn).await;
-                let released: Result<i64, _> = redis::Script::new(RELEASE_IF_OWNER)
-                    .key(&self.lock_key)
-                    .arg(&owner)
-                    .invoke_async(&mut conn)
-                    .await;
-                if let Err(e) = released {
+                let released: Result<i64, _> = bounded(
+                    redis::Script::new(RELEASE_IF_OWNER)
+                        .key(&self.lock_key)
+                        .arg(&owner)
+                        .invoke_async(&mut conn),
+                )
+                .await;
+                if let Err(SharedError::Redis(e)) = released {
                     tracing::warn!(error.message = %e, "could not release the token lock; it expires by itself");
                 }
                 return result;
@@ -187,13 +199,20 @@ impl SharedTokens {
         }
         let token = client.fetch_token().await.map_err(SharedError::WeChat)?;
         let ttl = cache_ttl(&token);
-        let _: () = redis::cmd("SET")
-            .arg(&self.key)
-            .arg(&token.access_token)
-            .arg("PX")
-            .arg(ttl.as_millis() as u64)
-            .query_async(conn)
-            .await?;
+        let stored: Result<(), _> = bounded(
+            redis::cmd("SET")
+                .arg(&self.key)
+                .arg(&token.access_token)
+                .arg("PX")
+                .arg(ttl.as_millis() as u64)
+                .query_async(conn),
+        )
+        .await;
+        if let Err(SharedError::Redis(e)) = stored {
+            // The token is good; only the other instances will not find it.
+            tracing::warn!(error.message = %e, "could not share the token through Redis");
+            crate::scans::bus::degraded("token");
+        }
         Ok((token.access_token, ttl))
     }
 
@@ -201,13 +220,15 @@ impl SharedTokens {
         &self,
         conn: &mut ConnectionManager,
     ) -> Result<Option<(String, Duration)>, SharedError> {
-        let (value, pttl): (Option<String>, i64) = redis::pipe()
-            .cmd("GET")
-            .arg(&self.key)
-            .cmd("PTTL")
-            .arg(&self.key)
-            .query_async(conn)
-            .await?;
+        let (value, pttl): (Option<String>, i64) = bounded(
+            redis::pipe()
+                .cmd("GET")
+                .arg(&self.key)
+                .cmd("PTTL")
+                .arg(&self.key)
+                .query_async(conn),
+        )
+        .await?;
         Ok(match (value, u64::try_from(pttl)) {
             (Some(v), Ok(ms)) if ms > 0 => Some((v, Duration::from_millis(ms))),
             _ => None,
@@ -216,13 +237,16 @@ impl SharedTokens {
 
     async fn invalidate(&self, failed: &str) {
         let mut conn = self.conn.clone();
-        let dropped: Result<i64, _> = redis::Script::new(RELEASE_IF_OWNER)
-            .key(&self.key)
-            .arg(failed)
-            .invoke_async(&mut conn)
-            .await;
-        if let Err(e) = dropped {
+        let dropped: Result<i64, _> = bounded(
+            redis::Script::new(RELEASE_IF_OWNER)
+                .key(&self.key)
+                .arg(failed)
+                .invoke_async(&mut conn),
+        )
+        .await;
+        if let Err(SharedError::Redis(e)) = dropped {
             tracing::warn!(error.message = %e, "could not drop the rejected token from Redis");
+            crate::scans::bus::degraded("token");
         }
     }
 }
@@ -230,6 +254,20 @@ impl SharedTokens {
 enum SharedError {
     Redis(redis::RedisError),
     WeChat(WeChatError),
+}
+
+/// `command` with [`REDIS_DEADLINE`]; running out of it is a Redis error like any other.
+async fn bounded<T>(
+    command: impl Future<Output = redis::RedisResult<T>>,
+) -> Result<T, SharedError> {
+    match tokio::time::timeout(REDIS_DEADLINE, command).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(SharedError::Redis(redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "no answer within the deadline",
+            format!("{REDIS_DEADLINE:?}"),
+        )))),
+    }
 }
 
 impl From<redis::RedisError> for SharedError {
