@@ -83,11 +83,16 @@ impl Application {
                 settings.stats_tz
             )
         })?;
+        crate::stats::rollup::state::configure(&db, stats_tz)
+            .await
+            .context("cannot record the statistics time zone (QRSCENE_STATS_TZ)")?;
         if settings.stats_refresh_ms > 0 {
-            crate::attribution::rollup::spawn(
+            // Never cancelled yet, its handle dropped: shutdown does not join it.
+            let _refresher = crate::stats::rollup::refresh::spawn(
                 db.clone(),
                 stats_tz,
                 Duration::from_millis(settings.stats_refresh_ms),
+                tokio_util::sync::CancellationToken::new(),
             );
         }
 
@@ -136,6 +141,7 @@ impl Application {
         let keys = web::Data::new(keys);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
         let read_db = web::Data::new(ReadDb(db.clone()));
+        let stats_zone = web::Data::new(crate::stats::period::StatsZone(stats_tz));
         let ready = web::Data::new(Readiness { db, redis });
         let metrics = web::Data::new(Metrics(crate::metrics::install()));
         let server = HttpServer::new(move || {
@@ -149,6 +155,7 @@ impl Application {
                 .app_data(ready.clone())
                 .app_data(events.clone())
                 .app_data(read_db.clone())
+                .app_data(stats_zone.clone())
                 .app_data(bus.clone())
                 .app_data(self_callback.clone());
             if let Some(callback_keys) = &callback_keys {
