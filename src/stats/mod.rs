@@ -2,15 +2,16 @@
 //! activity, code or local day.
 //!
 //! Dependencies point one way, down this list:
-//! - [`compute`]: the entry of `stats`; one snapshot, rollups where they answer, else events.
+//! - `compute` ([`compute()`], [`compute_from_events`]): the entry of `stats`; one
+//!   snapshot, the rollups where they answer, the events for the rest.
 //! - [`rollup`]: the daily rollups (Postgres): [`rollup::refresh`] owns them and their state,
 //!   [`rollup::plan`] and [`rollup::query`] read them.
-//! - [`from_events`]: the statistics read from the events alone (both backends).
-//! - [`fragments`], [`figures`], [`period`], [`params`], [`error`]: the SQL shared by both
+//! - `from_events`: the statistics read from the events alone (both backends).
+//! - `fragments`, [`figures`], [`period`], `params`, [`error`]: the SQL shared by both
 //!   paths, the result rows, the validated request, the parameter binder and the errors.
 //! - [`events`], [`followers`]: listings of stored events and followers.
 
-pub mod compute;
+mod compute;
 pub mod error;
 pub mod events;
 pub mod figures;

@@ -17,6 +17,7 @@ pub(super) struct Since {
 }
 
 impl Since {
+    /// The values of one statement, bound.
     pub(super) fn bind(tz: Tz, start: DateTime<Utc>, day: NaiveDate) -> (Self, Params) {
         let mut params = Params::new();
         let since = Self {

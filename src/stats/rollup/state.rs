@@ -63,13 +63,25 @@ pub async fn reattributed<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
 /// Records the configured zone `tz` at start-up (Postgres; nothing elsewhere): creates the
 /// state row if missing and, when the rollups are in another zone, marks them unbuilt so
 /// that queries read the events until the refresher has rebuilt every day in `tz`.
-/// Returns whether the zone changed.
+/// Returns whether the row was written.
 ///
 /// # Errors
 /// The database failed.
 pub async fn configure<C: ConnectionTrait>(conn: &C, tz: Tz) -> Result<bool, DbErr> {
     let backend = conn.get_database_backend();
     if backend != DbBackend::Postgres {
+        return Ok(false);
+    }
+    // Read first: the upsert would wait for a refresher holding the row for a rebuild.
+    let current = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT tz FROM stats_rollup_state WHERE id = 1",
+        ))
+        .await?
+        .map(|row| row.try_get::<String>("", "tz"))
+        .transpose()?;
+    if current.as_deref() == Some(tz.name()) {
         return Ok(false);
     }
     let mut params = Params::new();
