@@ -13,9 +13,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use qrscene::attribution::stats::{StatsQuery, compute_from_events};
 use qrscene::config::Settings;
 use qrscene::startup::Application;
+use qrscene::stats::period::StatsZone;
+use qrscene::stats::{StatsQuery, compute_from_events};
 use qrscene::wechat::signature::sign;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -82,6 +83,11 @@ async fn main() -> anyhow::Result<()> {
         wechat_token: Some(TOKEN.into()),
         ..Settings::default()
     };
+    // The rollups' zone, which is also that of requests naming none.
+    let zone: chrono_tz::Tz = settings
+        .stats_tz
+        .parse()
+        .map_err(|_| anyhow::anyhow!("QRSCENE_STATS_TZ"))?;
     let first = Application::build(settings.clone()).await?;
     let second = Application::build(settings).await?;
     let (a, b) = (
@@ -128,12 +134,11 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let http = reqwest::Client::new();
-    let shanghai: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
     let now = chrono::Utc::now();
-    let today = now.with_timezone(&shanghai).date_naive();
+    let today = now.with_timezone(&zone).date_naive();
     let midnight = |day: chrono::NaiveDate| {
         day.and_hms_opt(0, 0, 0)
-            .and_then(|t| t.and_local_timezone(shanghai).single())
+            .and_then(|t| t.and_local_timezone(zone).single())
             .map(|t| t.to_rfc3339())
             .unwrap_or_default()
     };
@@ -167,10 +172,10 @@ async fn main() -> anyhow::Result<()> {
                 Some(group_by),
                 Some(from),
                 Some(to),
-                Some("Asia/Shanghai"),
+                None,
                 activity.map(str::to_owned),
-            )
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                StatsZone(zone),
+            )?;
             let t = Instant::now();
             let reference = compute_from_events(&db, &q).await?;
             let reference_ms = common::ms(t.elapsed());
@@ -347,12 +352,7 @@ impl Stats {
         from: &str,
         to: &str,
     ) -> anyhow::Result<Timed> {
-        let mut query = vec![
-            ("group_by", group_by),
-            ("from", from),
-            ("to", to),
-            ("tz", "Asia/Shanghai"),
-        ];
+        let mut query = vec![("group_by", group_by), ("from", from), ("to", to)];
         if let Some(activity) = activity {
             query.push(("activity_id", activity));
         }

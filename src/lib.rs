@@ -1,6 +1,5 @@
 //! qrscene: parametric WeChat QR codes, their scans, and the attribution between them.
 
-pub mod attribution;
 pub mod auth;
 pub mod callback;
 pub mod config;
@@ -14,6 +13,7 @@ pub mod paging;
 pub mod routes;
 pub mod scans;
 pub mod startup;
+pub mod stats;
 pub mod tasks;
 pub mod telemetry;
 pub mod wechat;

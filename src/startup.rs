@@ -89,16 +89,19 @@ impl Application {
                 settings.stats_tz
             )
         })?;
+        crate::stats::rollup::state::configure(&db, stats_tz)
+            .await
+            .context("cannot record the statistics time zone (QRSCENE_STATS_TZ)")?;
         // Every background task is owned here and joined at shutdown (`run_until_stopped`).
-        // The rollup refresher is not yet: it joins through `tasks.adopt` once its `spawn`
-        // takes the token and returns its handle.
         let mut tasks = Tasks::new();
         if settings.stats_refresh_ms > 0 {
-            crate::attribution::rollup::spawn(
+            let refresher = crate::stats::rollup::refresh::spawn(
                 db.clone(),
                 stats_tz,
                 Duration::from_millis(settings.stats_refresh_ms),
+                tasks.token(),
             );
+            tasks.adopt("stats refresher", refresher);
         }
 
         let redis = match &settings.redis_url {
@@ -149,6 +152,7 @@ impl Application {
         let keys = web::Data::new(keys);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
         let read_db = web::Data::new(ReadDb(db.clone()));
+        let stats_zone = web::Data::new(crate::stats::period::StatsZone(stats_tz));
         let ready = web::Data::new(Readiness {
             db,
             redis,
@@ -166,6 +170,7 @@ impl Application {
                 .app_data(ready.clone())
                 .app_data(events.clone())
                 .app_data(read_db.clone())
+                .app_data(stats_zone.clone())
                 .app_data(bus.clone())
                 .app_data(self_callback.clone());
             if let Some(callback_keys) = &callback_keys {

@@ -5,17 +5,32 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::attribution::events::EventView;
-use crate::attribution::followers::FollowerView;
-use crate::attribution::stats::{Figures, Group, GroupBy, StatsQuery, compute as compute_stats};
-use crate::attribution::{events, followers};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
 use crate::paging::PageRequest;
+use crate::stats::events::EventView;
+use crate::stats::followers::FollowerView;
+use crate::stats::period::StatsZone;
+use crate::stats::{
+    Figures, Group, GroupBy, StatsError, StatsQuery, compute as compute_stats, events, followers,
+};
+use crate::wechat::qrcode::LimitError;
 
 /// The database, for read-only queries.
 pub struct ReadDb(pub DatabaseConnection);
+
+impl From<StatsError> for ApiError {
+    fn from(e: StatsError) -> Self {
+        match e {
+            StatsError::Invalid { field, rule } => Self::Invalid(LimitError::new(field, rule)),
+            StatsError::NoRollupState => Self::Internal(anyhow::Error::new(e)),
+            StatsError::Database(e) => {
+                Self::Internal(anyhow::Error::new(e).context("statistics database"))
+            }
+        }
+    }
+}
 
 /// Paging of event lists.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -109,8 +124,9 @@ pub struct StatsParams {
     /// Required: end (exclusive), RFC 3339; at most 366 days after `from`.
     #[param(example = "2026-11-08T00:00:00+08:00")]
     to: Option<String>,
-    /// IANA time zone of day buckets.
-    #[param(default = "Asia/Shanghai")]
+    /// IANA time zone of day buckets; without it, the server's `QRSCENE_STATS_TZ` (the
+    /// rollups' zone, `Asia/Shanghai` unless configured).
+    #[param(example = "Asia/Shanghai")]
     tz: Option<String>,
     /// Only codes of this activity.
     activity_id: Option<String>,
@@ -156,6 +172,7 @@ pub struct StatsReport {
 pub async fn stats(
     _caller: Caller,
     db: web::Data<ReadDb>,
+    zone: web::Data<StatsZone>,
     params: web::Query<StatsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
@@ -165,6 +182,7 @@ pub async fn stats(
         p.to.as_deref(),
         p.tz.as_deref(),
         p.activity_id,
+        **zone,
     )?;
     let stats = compute_stats(&db.0, &q).await?;
     Ok(HttpResponse::Ok().json(StatsReport {

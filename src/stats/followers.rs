@@ -2,12 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use entity::{qr_generation, wechat_event, wechat_follower};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error::StatsError;
 use super::events::EventView;
 
 /// Recent events shown with a follower.
@@ -51,8 +50,11 @@ pub struct FirstTouch {
 /// The follower `openid`, or `None` if qrscene never saw them follow, scan or leave.
 ///
 /// # Errors
-/// The database failed.
-pub async fn find(db: &DatabaseConnection, openid: &str) -> Result<Option<FollowerView>, DbErr> {
+/// [`StatsError::Database`]: the database failed.
+pub async fn find(
+    db: &DatabaseConnection,
+    openid: &str,
+) -> Result<Option<FollowerView>, StatsError> {
     let Some(f) = wechat_follower::Entity::find_by_id(openid.to_owned())
         .one(db)
         .await?

@@ -1,11 +1,17 @@
-//! The period of a statistics request: grouping, bounds, time zone, and its local days.
+//! The period of a statistics request: grouping, bounds, time zone, and its local days;
+//! and the one configured time zone of the rollups and of requests that name none.
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::wechat::qrcode::LimitError;
+use super::error::StatsError;
+
+/// The time zone of the daily rollups, which is also the zone of a `stats` request that
+/// names none (`QRSCENE_STATS_TZ`): one setting, so that such requests use the rollups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsZone(pub Tz);
 
 /// Longest period one query may cover.
 pub const MAX_DAYS: i64 = 366;
@@ -49,26 +55,28 @@ pub struct StatsQuery {
 }
 
 impl StatsQuery {
-    /// Parses the query-string values.
+    /// Parses the query-string values; without `tz`, days are those of `zone`.
     ///
     /// # Errors
-    /// A missing or invalid value, `from` not before `to`, or more than 366 days.
+    /// [`StatsError::Invalid`]: a missing or invalid value, `from` not before `to`, or more
+    /// than 366 days.
     pub fn parse(
         group_by: Option<&str>,
         from: Option<&str>,
         to: Option<&str>,
         tz: Option<&str>,
         activity_id: Option<String>,
-    ) -> Result<Self, LimitError> {
+        zone: StatsZone,
+    ) -> Result<Self, StatsError> {
         let group_by = [GroupBy::Activity, GroupBy::Qrcode, GroupBy::Day]
             .into_iter()
             .find(|g| group_by == Some(g.as_str()))
-            .ok_or_else(|| LimitError::new("group_by", "must be activity, qrcode or day"))?;
+            .ok_or_else(|| StatsError::invalid("group_by", "must be activity, qrcode or day"))?;
         let time = |field: &'static str, v: Option<&str>| {
             v.and_then(|v| DateTime::parse_from_rfc3339(v).ok())
                 .map(|t| t.with_timezone(&Utc))
                 .ok_or_else(|| {
-                    LimitError::new(
+                    StatsError::invalid(
                         field,
                         "must be an RFC 3339 time, e.g. 2026-11-01T00:00:00+08:00",
                     )
@@ -76,17 +84,20 @@ impl StatsQuery {
         };
         let (from, to) = (time("from", from)?, time("to", to)?);
         if from >= to {
-            return Err(LimitError::new("to", "must be after from"));
+            return Err(StatsError::invalid("to", "must be after from"));
         }
         if (to - from).num_days() > MAX_DAYS {
-            return Err(LimitError::new(
+            return Err(StatsError::invalid(
                 "to",
                 "the period may span at most 366 days",
             ));
         }
-        let tz = tz.unwrap_or("Asia/Shanghai").parse::<Tz>().map_err(|_| {
-            LimitError::new("tz", "must be an IANA time zone such as Asia/Shanghai")
-        })?;
+        let tz = match tz {
+            None => zone.0,
+            Some(tz) => tz.parse::<Tz>().map_err(|_| {
+                StatsError::invalid("tz", "must be an IANA time zone such as Asia/Shanghai")
+            })?,
+        };
         let activity_id = activity_id.filter(|a| !a.is_empty());
         Ok(Self {
             group_by,
@@ -123,8 +134,8 @@ impl StatsQuery {
     }
 }
 
-pub(super) fn local_midnight(tz: &Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
-    // The first instant of the day (a DST gap at midnight moves it later).
+/// The first instant of local `day` in `tz` (a DST gap at midnight moves it later).
+pub(crate) fn local_midnight(tz: &Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
     (0..3)
         .find_map(|h| {
             tz.from_local_datetime(&day.and_hms_opt(h, 0, 0)?)
@@ -137,6 +148,8 @@ pub(super) fn local_midnight(tz: &Tz, day: NaiveDate) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
 
+    const SHANGHAI: StatsZone = StatsZone(chrono_tz::Asia::Shanghai);
+
     #[test]
     fn days_are_local_and_clipped() {
         let q = StatsQuery::parse(
@@ -145,6 +158,7 @@ mod tests {
             Some("2026-11-03T00:00:00+08:00"),
             None,
             None,
+            SHANGHAI,
         )
         .unwrap();
         let days = q.days();
@@ -165,6 +179,7 @@ mod tests {
             Some("2026-03-09T00:00:00-04:00"),
             Some("America/New_York"),
             None,
+            SHANGHAI,
         )
         .unwrap();
         let days = q.days();
@@ -174,7 +189,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let parse = |g, f, t, tz| StatsQuery::parse(g, f, t, tz, None).unwrap_err().field;
+        let parse = |g, f, t, tz| match StatsQuery::parse(g, f, t, tz, None, SHANGHAI) {
+            Err(StatsError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
         let (f, t) = (Some("2026-11-01T00:00:00Z"), Some("2026-11-02T00:00:00Z"));
         assert_eq!(parse(Some("week"), f, t, None), "group_by");
         assert_eq!(parse(Some("day"), Some("yesterday"), t, None), "from");
@@ -184,5 +202,15 @@ mod tests {
             "to"
         );
         assert_eq!(parse(Some("day"), f, t, Some("Mars/Base")), "tz");
+    }
+
+    #[test]
+    fn without_tz_days_are_the_configured_zone() {
+        let berlin = StatsZone(chrono_tz::Europe::Berlin);
+        let (f, t) = (Some("2026-11-01T00:00:00Z"), Some("2026-11-02T00:00:00Z"));
+        let q = StatsQuery::parse(Some("day"), f, t, None, None, berlin);
+        assert_eq!(q.map(|q| q.tz).ok(), Some(chrono_tz::Europe::Berlin));
+        let q = StatsQuery::parse(Some("day"), f, t, Some("UTC"), None, berlin);
+        assert_eq!(q.map(|q| q.tz).ok(), Some(Tz::UTC));
     }
 }

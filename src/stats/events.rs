@@ -2,11 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use entity::wechat_event::Model;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Statement};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use serde::Serialize;
-
-use crate::paging::PageRequest;
 use utoipa::ToSchema;
+
+use super::error::StatsError;
+use super::params::Params;
+use crate::paging::PageRequest;
 
 /// A stored push, without its XML.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -60,28 +62,28 @@ impl From<Model> for EventView {
 /// newest first, below event id `before`; and the cursor of the next page.
 ///
 /// # Errors
-/// The database failed.
+/// [`StatsError::Database`]: the database failed.
 pub async fn of_code(
     db: &DatabaseConnection,
     generation: i64,
     page: PageRequest,
-) -> Result<(Vec<EventView>, Option<i64>), DbErr> {
-    let before = page.before.unwrap_or(i64::MAX);
-    let fetch = i64::try_from(page.limit + 1).unwrap_or(i64::MAX);
-    let sql = "SELECT * FROM ( \
-            SELECT * FROM (SELECT * FROM wechat_event WHERE generation_id = $1 AND id < $2 \
-                ORDER BY id DESC LIMIT $3) AS scans \
+) -> Result<(Vec<EventView>, Option<i64>), StatsError> {
+    let mut params = Params::new();
+    let code = params.bind(generation);
+    let before = params.bind(page.before.unwrap_or(i64::MAX));
+    let fetch = params.bind(i64::try_from(page.limit + 1).unwrap_or(i64::MAX));
+    let sql = format!(
+        "SELECT * FROM ( \
+            SELECT * FROM (SELECT * FROM wechat_event WHERE generation_id = {code} AND id < {before} \
+                ORDER BY id DESC LIMIT {fetch}) AS scans \
             UNION ALL \
             SELECT * FROM (SELECT e.* FROM wechat_event e JOIN wechat_follower f ON f.openid = e.openid \
-                WHERE f.first_generation_id = $1 AND e.kind = 'unsubscribe' AND e.id < $2 \
+                WHERE f.first_generation_id = {code} AND e.kind = 'unsubscribe' AND e.id < {before} \
                 AND e.occurred_at >= f.first_followed_at \
-                ORDER BY e.id DESC LIMIT $3) AS unsubscribes \
-        ) AS events ORDER BY id DESC LIMIT $3";
-    let statement = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        sql,
-        [generation.into(), before.into(), fetch.into()],
+                ORDER BY e.id DESC LIMIT {fetch}) AS unsubscribes \
+        ) AS events ORDER BY id DESC LIMIT {fetch}"
     );
+    let statement = params.statement(db.get_database_backend(), sql);
     let mut rows = entity::wechat_event::Entity::find()
         .from_raw_sql(statement)
         .all(db)
