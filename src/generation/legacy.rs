@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::request::Payload;
+use super::request::{NO_NUL, Payload};
 use crate::wechat::qrcode::{ExpireSeconds, LimitError};
 
 /// Longest `sceneStr` accepted.
@@ -67,6 +67,9 @@ impl TryFrom<LegacyBody> for LegacyRequest {
             }
             Some(_) => return Err(LimitError::new("sceneStr", "must be a string")),
         };
+        if scene_source.contains('\0') {
+            return Err(LimitError::new("sceneStr", NO_NUL));
+        }
         if scene_source.len() > MAX_SCENE_STR_BYTES {
             return Err(LimitError::new(
                 "sceneStr",
@@ -146,5 +149,19 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.field, "second");
+    }
+
+    #[test]
+    fn nul_in_scene_str_or_its_decoded_json_names_scene_str() {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"a":"x\u0000"}"#);
+        for scene in ["a\0b".to_owned(), encoded] {
+            let err = LegacyRequest::try_from(LegacyBody {
+                scene_str: Some(scene.clone().into()),
+                second: None,
+            })
+            .unwrap_err();
+            assert_eq!(err.field, "sceneStr", "{scene}");
+        }
     }
 }

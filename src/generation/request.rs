@@ -11,6 +11,9 @@ pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024;
 /// Longest passive reply, in bytes (WeChat's text messages allow 2048).
 pub const MAX_REPLY_BYTES: usize = 2048;
 
+/// The rule of every stored text: PostgreSQL cannot store U+0000 in text or JSON.
+pub const NO_NUL: &str = "must not contain the NUL character (U+0000)";
+
 /// The body as sent; numbers stay JSON values so that errors can name the rule broken.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,10 +50,14 @@ pub struct Payload {
 
 impl Payload {
     /// # Errors
-    /// Not an object, over 8 KiB, or an `activity_id` that is neither a string nor a number.
+    /// Not an object, over 8 KiB, a NUL character in a key or a string (which the database
+    /// cannot store), or an `activity_id` that is neither a string nor a number.
     pub fn parse(field: &'static str, value: Value) -> Result<Self, LimitError> {
         if !value.is_object() {
             return Err(LimitError::new(field, "must be a JSON object"));
+        }
+        if contains_nul(&value) {
+            return Err(LimitError::new(field, NO_NUL));
         }
         if value.to_string().len() > MAX_PAYLOAD_BYTES {
             return Err(LimitError::new(
@@ -132,6 +139,7 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
                     format!("must be at most {MAX_REPLY_BYTES} bytes"),
                 ));
             }
+            Some(r) if r.contains('\0') => return Err(LimitError::new("reply", NO_NUL)),
             other => other,
         };
         Ok(Self {
@@ -141,6 +149,16 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
             payload,
             reply,
         })
+    }
+}
+
+/// Whether a key or a string anywhere in `value` holds U+0000.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
 }
 
@@ -187,6 +205,22 @@ mod tests {
                 "payload",
             ),
             (serde_json::json!({"kind":"temporary","reply":" "}), "reply"),
+            (
+                serde_json::json!({"kind":"temporary","reply":"a\0b"}),
+                "reply",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","payload":{"a":[{"b":"\0"}]}}),
+                "payload",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","payload":{"k\0":1}}),
+                "payload",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","scene_str":"a\0"}),
+                "scene_str",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(parse(body.clone()).unwrap_err().field, field, "{body}");

@@ -11,7 +11,7 @@ pub mod sandbox;
 pub mod scans;
 
 use actix_web::{
-    HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, web,
+    HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, guard, web,
 };
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
@@ -21,8 +21,21 @@ use crate::openapi::Documented;
 /// Largest JSON body the API accepts.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
+/// Name of the resource that refuses NUL characters in queries, before any other route.
+pub const NUL_GUARD: &str = "refuse_nul_query";
+
 /// Mounts every route.
 pub fn configure(cfg: &mut ServiceConfig) {
+    // First: no route ever sees a query the database could not store (PostgreSQL refuses
+    // U+0000 in text), whatever it does with it.
+    cfg.service(Documented::new(
+        web::resource("/{_:.*}")
+            .name(NUL_GUARD)
+            .guard(guard::fn_guard(|ctx| {
+                nul_parameter(ctx.head().uri.query()).is_some()
+            }))
+            .to(refuse_nul_query),
+    ));
     cfg.app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(
         |e: JsonPayloadError, _: &HttpRequest| ApiError::Malformed(json_error(&e)).into(),
     ))
@@ -95,6 +108,24 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
             .finish();
     }
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+/// The name of the first query parameter whose name or value holds U+0000.
+fn nul_parameter(query: Option<&str>) -> Option<String> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query?).ok()?;
+    pairs
+        .into_inner()
+        .into_iter()
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        .map(|(name, _)| name.replace('\0', "\\0"))
+}
+
+async fn refuse_nul_query(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let parameter = nul_parameter(req.uri().query()).unwrap_or_default();
+    Err(ApiError::InvalidParameter {
+        parameter,
+        rule: crate::generation::request::NO_NUL,
+    })
 }
 
 fn json_error(e: &JsonPayloadError) -> String {
