@@ -10,13 +10,48 @@ pub mod qrcodes;
 pub mod sandbox;
 pub mod scans;
 
+use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{
     HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, guard, web,
 };
-use utoipa_actix_web::{scope, service_config::ServiceConfig};
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
 
 use crate::error::ApiError;
-use crate::openapi::Documented;
+use crate::openapi::{self, ApiDoc, Documented};
+
+/// Which optional route sets an instance mounts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Modes {
+    /// `/sandbox/scan` (sandbox mode).
+    pub sandbox: bool,
+    /// `/wechat/ceiling` (`QRSCENE_BENCH_ROUTES`).
+    pub bench: bool,
+}
+
+/// The whole route table of `app`: every route, the OpenAPI document and its page, and the
+/// answer of unknown routes. The server mounts exactly this, and the document's tests read
+/// the route table it builds, so a route cannot be mounted without them seeing it.
+pub fn mount<T>(app: actix_web::App<T>, modes: Modes) -> actix_web::App<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    let (app, api) = app
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .configure(|cfg| {
+            if modes.sandbox {
+                configure_sandbox(cfg);
+            }
+            if modes.bench {
+                configure_bench(cfg);
+            }
+        })
+        .split_for_parts();
+    app.service(openapi::docs_service(api))
+        .default_service(web::to(not_found))
+}
 
 /// Largest JSON body the API accepts.
 pub const JSON_LIMIT: usize = 64 * 1024;

@@ -100,10 +100,10 @@ pub struct ListQuery {
     #[param(min_length = 1, max_length = 128)]
     activity_id: Option<String>,
     /// Only codes of this kind.
-    #[param(value_type = Option<KindView>)]
+    #[param(value_type = Option<KindView>, inline)]
     kind: Option<String>,
     /// Only generations in this state.
-    #[param(value_type = Option<StatusView>)]
+    #[param(value_type = Option<StatusView>, inline)]
     status: Option<String>,
     /// The `next_cursor` of the previous page.
     #[param(pattern = r"^[0-9]{1,18}$")]
@@ -199,7 +199,7 @@ pub struct ImageQuery {
     tag = "qrcodes",
     params(
         ("id" = i64, Path, description = "Generation id"),
-        ("format" = ImageFormat, Path, description = "The image format", example = "png"),
+        ("format" = inline(ImageFormat), Path, description = "The image format", example = "png"),
         ImageQuery,
     ),
     security(("api_key" = [])),
