@@ -8,6 +8,8 @@ use crate::wechat::qrcode::{ExpireSeconds, LimitError, QrKind, Scene, SceneId, S
 
 /// Largest payload accepted, serialized.
 pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024;
+/// Longest `activity_id`, in characters (the column is `VARCHAR(128)`).
+pub const MAX_ACTIVITY_ID_CHARS: usize = 128;
 /// Longest passive reply, in bytes (WeChat's text messages allow 2048).
 pub const MAX_REPLY_BYTES: usize = 2048;
 
@@ -67,12 +69,16 @@ impl Payload {
         }
         let activity_id = match value.get("activity_id") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => Some(s.clone()),
+            Some(Value::String(s)) if (1..=MAX_ACTIVITY_ID_CHARS).contains(&s.chars().count()) => {
+                Some(s.clone())
+            }
             Some(Value::Number(n)) => Some(n.to_string()),
             Some(_) => {
                 return Err(LimitError::new(
                     field,
-                    "activity_id must be a string of 1 to 128 bytes or a number",
+                    format!(
+                        "activity_id must be a string of 1 to {MAX_ACTIVITY_ID_CHARS} characters or a number"
+                    ),
                 ));
             }
         };

@@ -6,7 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::generation::request::{CreateQrcodeBody, NewGeneration};
+use crate::generation::request::{CreateQrcodeBody, MAX_ACTIVITY_ID_CHARS, NewGeneration};
 use crate::generation::service::ListFilter;
 use crate::generation::view::{GenerationView, KindView, StatusView};
 use crate::generation::{Created, GenerationError, Generations};
@@ -156,6 +156,15 @@ pub async fn list(
             .into());
         }
     };
+    if let Some(activity) = &q.activity_id
+        && !(1..=MAX_ACTIVITY_ID_CHARS).contains(&activity.chars().count())
+    {
+        return Err(LimitError::new(
+            "activity_id",
+            format!("must be 1 to {MAX_ACTIVITY_ID_CHARS} characters"),
+        )
+        .into());
+    }
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let filter = ListFilter {
         activity_id: q.activity_id,
