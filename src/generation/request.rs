@@ -4,6 +4,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::view::KindView;
 use crate::wechat::qrcode::{ExpireSeconds, LimitError, QrKind, Scene, SceneId, SceneStr};
 
 /// Largest payload accepted, serialized.
@@ -21,23 +22,30 @@ pub const NO_NUL: &str = "must not contain the NUL character (U+0000)";
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"kind": "temporary", "expire_seconds": 86400, "payload": {"activity_id": "MT1950"}}))]
 pub struct CreateQrcodeBody {
-    /// `temporary` or `permanent`.
-    #[schema(example = "temporary")]
+    /// Temporary or permanent.
+    #[schema(value_type = KindView, example = "temporary")]
     pub kind: String,
     /// Integer scene: temporary 1..4294967295, permanent 1..100000. Give `scene_id` or
     /// `scene_str`, not both; without either a unique `scene_str` is assigned.
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     pub scene_id: Option<Value>,
     /// String scene: 1 to 64 characters without control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub scene_str: Option<String>,
     /// Seconds to expiry, 1..2592000; temporary codes only (default 604800).
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2592000)]
     pub expire_seconds: Option<Value>,
     /// Attribution data: a JSON object of at most 8 KiB; its `activity_id` (string or
     /// number) is indexed.
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Value>,
-    /// Passive text reply for whoever scans the code, at most 2048 bytes.
+    /// Passive text reply for whoever scans the code: at most 2048 bytes (UTF-8), not
+    /// blank, without NUL.
+    #[schema(min_length = 1, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     pub reply: Option<String>,
 }
 
@@ -168,9 +176,20 @@ fn contains_nul(value: &Value) -> bool {
     }
 }
 
-fn integer(field: &'static str, value: &Value) -> Result<i64, LimitError> {
+/// `value` as an integer. JSON Schema counts `60.0` as an integer, so it is one here too.
+///
+/// # Errors
+/// Not a number, a fraction, or out of the 64-bit range.
+pub fn integer(field: &'static str, value: &Value) -> Result<i64, LimitError> {
+    let integral_float = || {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    };
     value
         .as_i64()
+        .or_else(integral_float)
         .ok_or_else(|| LimitError::new(field, format!("must be an integer, got {value}")))
 }
 
@@ -231,6 +250,19 @@ mod tests {
         for (body, field) in cases {
             assert_eq!(parse(body.clone()).unwrap_err().field, field, "{body}");
         }
+    }
+
+    #[test]
+    fn integral_floats_are_integers() {
+        let g = parse(serde_json::json!({"kind":"temporary","scene_id":7.0,"expire_seconds":60.0}))
+            .unwrap();
+        assert_eq!(
+            g.scene,
+            Some(Scene::Id(SceneId::parse(QrKind::Temporary, 7).unwrap()))
+        );
+        assert_eq!(g.expire.unwrap().get(), 60);
+        assert!(integer("x", &serde_json::json!(1e300)).is_err());
+        assert!(integer("x", &serde_json::json!("1")).is_err());
     }
 
     #[test]
