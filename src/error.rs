@@ -15,6 +15,14 @@ pub enum ApiError {
     /// A field broke a rule (WeChat's or ours).
     #[error(transparent)]
     Invalid(#[from] LimitError),
+    /// A query parameter (named as sent) broke a rule every route shares.
+    #[error("{parameter}: {rule}")]
+    InvalidParameter {
+        /// The parameter's name, as sent.
+        parameter: String,
+        /// The rule it broke, in words.
+        rule: &'static str,
+    },
     /// The body, query or path could not be read.
     #[error("{0}")]
     Malformed(String),
@@ -47,24 +55,71 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+/// How a WeChat failure reaches the caller: one code and one status per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upstream {
+    /// 45009: the daily quota is used up.
+    Quota,
+    /// 45029: WeChat has no permanent codes left for the account.
+    PermanentLimit,
+    /// Wrong appid, secret or server IP.
+    Configuration,
+    /// No answer in time.
+    Timeout,
+    /// Another instance held the token lock too long.
+    TokenWait,
+    /// Any other errcode.
+    Refused,
+    /// No connection, a bad status, or an unreadable answer.
+    Unreachable,
+}
+
+impl Upstream {
+    fn of(e: &WeChatError) -> Self {
+        match e {
+            e if e.errcode() == Some(ERR_QUOTA) => Self::Quota,
+            e if e.errcode() == Some(ERR_PERMANENT_LIMIT) => Self::PermanentLimit,
+            e if e.is_configuration() => Self::Configuration,
+            WeChatError::Timeout(_) => Self::Timeout,
+            WeChatError::TokenWait => Self::TokenWait,
+            WeChatError::Api { .. } => Self::Refused,
+            WeChatError::Transport(_) | WeChatError::Decode(_) => Self::Unreachable,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::Quota => "wechat_quota_exceeded",
+            Self::PermanentLimit => "permanent_limit_reached",
+            Self::Configuration => "wechat_configuration",
+            Self::Timeout => "wechat_timeout",
+            Self::TokenWait => "wechat_token_unavailable",
+            Self::Refused => "wechat_error",
+            Self::Unreachable => "wechat_unreachable",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Self::Quota => StatusCode::TOO_MANY_REQUESTS,
+            Self::PermanentLimit => StatusCode::CONFLICT,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::TokenWait => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Configuration | Self::Refused | Self::Unreachable => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
 impl ApiError {
     /// The stable machine-readable code of the body.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Invalid(_) => "invalid_field",
+            Self::Invalid(_) | Self::InvalidParameter { .. } => "invalid_field",
             Self::Malformed(_) => "malformed_request",
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::PermanentCapReached(_) => "permanent_limit_reached",
-            Self::WeChat { source, .. } => match source {
-                e if e.errcode() == Some(ERR_QUOTA) => "wechat_quota_exceeded",
-                e if e.errcode() == Some(ERR_PERMANENT_LIMIT) => "permanent_limit_reached",
-                e if e.is_configuration() => "wechat_configuration",
-                WeChatError::Timeout(_) => "wechat_timeout",
-                WeChatError::TokenWait => "wechat_token_unavailable",
-                WeChatError::Api { .. } => "wechat_error",
-                WeChatError::Transport(_) | WeChatError::Decode(_) => "wechat_unreachable",
-            },
+            Self::WeChat { source, .. } => Upstream::of(source).code(),
             Self::Internal(_) => "internal",
         }
     }
@@ -73,10 +128,10 @@ impl ApiError {
         let Self::WeChat { source, generation } = self else {
             return self.to_string();
         };
-        let what = match self.code() {
-            "wechat_quota_exceeded" => "WeChat's daily quota for this API is used up; try again tomorrow or raise it in the admin console".to_owned(),
-            "permanent_limit_reached" => "WeChat says the account has no permanent QR codes left; use temporary codes".to_owned(),
-            "wechat_configuration" => format!("WeChat rejected the account's configuration ({source}); check WECHAT_APPID, WECHAT_SECRET and the IP whitelist"),
+        let what = match Upstream::of(source) {
+            Upstream::Quota => "WeChat's daily quota for this API is used up; try again tomorrow or raise it in the admin console".to_owned(),
+            Upstream::PermanentLimit => "WeChat says the account has no permanent QR codes left; use temporary codes".to_owned(),
+            Upstream::Configuration => format!("WeChat rejected the account's configuration ({source}); check WECHAT_APPID, WECHAT_SECRET and the IP whitelist"),
             _ => source.to_string(),
         };
         match generation {
@@ -84,22 +139,28 @@ impl ApiError {
             None => what,
         }
     }
+
+    /// The field the body names, for a broken rule.
+    fn field(&self) -> Option<String> {
+        match self {
+            Self::Invalid(e) => Some(e.field.to_owned()),
+            Self::InvalidParameter { parameter, .. } => Some(parameter.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self.code() {
-            "invalid_field" | "malformed_request" => StatusCode::BAD_REQUEST,
-            "unauthorized" => StatusCode::UNAUTHORIZED,
-            "not_found" => StatusCode::NOT_FOUND,
-            "permanent_limit_reached" => StatusCode::CONFLICT,
-            "wechat_quota_exceeded" => StatusCode::TOO_MANY_REQUESTS,
-            "wechat_timeout" => StatusCode::GATEWAY_TIMEOUT,
-            "wechat_token_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            "wechat_configuration" | "wechat_error" | "wechat_unreachable" => {
-                StatusCode::BAD_GATEWAY
+        match self {
+            Self::Invalid(_) | Self::InvalidParameter { .. } | Self::Malformed(_) => {
+                StatusCode::BAD_REQUEST
             }
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::PermanentCapReached(_) => StatusCode::CONFLICT,
+            Self::WeChat { source, .. } => Upstream::of(source).status(),
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -109,9 +170,7 @@ impl ResponseError for ApiError {
             tracing::error!(error.message = %self, error.cause_chain = ?self, "request failed");
         }
         let mut body = ErrorBody::new(self.code(), self.message());
-        if let Self::Invalid(e) = self {
-            body.field = Some(e.field);
-        }
+        body.field = self.field();
         if let Self::WeChat { source, generation } = self {
             body.errcode = Some(source.errcode());
             body.generation_id = Some(*generation);
@@ -135,7 +194,7 @@ pub struct ErrorBody {
     /// The request field that broke a rule (`invalid_field` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, nullable = false)]
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
     /// WeChat's errcode, present (possibly `null`) on WeChat failures only.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>)]

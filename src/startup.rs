@@ -9,8 +9,6 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use redis::aio::ConnectionManager;
 use tracing_actix_web::TracingLogger;
-use utoipa::OpenApi;
-use utoipa_actix_web::AppExt;
 
 use secrecy::SecretString;
 
@@ -21,7 +19,6 @@ use crate::callback::verify::CallbackKeys;
 use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
-use crate::openapi::{self, ApiDoc};
 use crate::routes::{
     self,
     attribution::ReadDb,
@@ -176,21 +173,13 @@ impl Application {
             if let Some(callback_keys) = &callback_keys {
                 app = app.app_data(callback_keys.clone());
             }
-            let (app, api) = app
-                .into_utoipa_app()
-                .openapi(ApiDoc::openapi())
-                .configure(routes::configure)
-                .configure(|cfg| {
-                    if sandbox {
-                        routes::configure_sandbox(cfg);
-                    }
-                    if bench_routes {
-                        routes::configure_bench(cfg);
-                    }
-                })
-                .split_for_parts();
-            app.service(openapi::docs_service(api))
-                .default_service(web::to(routes::not_found))
+            routes::mount(
+                app,
+                routes::Modes {
+                    sandbox,
+                    bench: bench_routes,
+                },
+            )
         })
         .listen(listener)?
         .run();

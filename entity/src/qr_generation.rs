@@ -1,6 +1,35 @@
-//! One attempt to create a QR code, successful or not.
+//! One attempt to create a QR code: logged as `pending` before WeChat is called, then
+//! settled as `succeeded` or `failed`.
 
 use sea_orm::entity::prelude::*;
+
+/// Temporary (expiring) or permanent; stored as `temporary` / `permanent`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum CodeKind {
+    /// Expires after `expire_seconds`.
+    #[sea_orm(string_value = "temporary")]
+    Temporary,
+    /// Never expires; at most 100,000 per account.
+    #[sea_orm(string_value = "permanent")]
+    Permanent,
+}
+
+/// Where an attempt stands; stored as `pending` / `succeeded` / `failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum GenerationStatus {
+    /// Logged, WeChat not yet answered (or the process stopped before it was recorded:
+    /// the code may exist at WeChat).
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// WeChat answered with a ticket.
+    #[sea_orm(string_value = "succeeded")]
+    Succeeded,
+    /// WeChat refused or could not be reached: no ticket.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
 
 /// A row of `qr_generation`.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,8 +38,8 @@ pub struct Model {
     /// Generation id.
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// `temporary` or `permanent`.
-    pub kind: String,
+    /// Temporary or permanent.
+    pub kind: CodeKind,
     /// WeChat's action name, e.g. `QR_STR_SCENE`.
     pub action_name: String,
     /// The scene sent to WeChat, as it comes back in events.
@@ -29,8 +58,8 @@ pub struct Model {
     pub expire_seconds: Option<i32>,
     /// When the code expires (temporary codes).
     pub expires_at: Option<DateTimeUtc>,
-    /// `succeeded` or `failed`.
-    pub status: String,
+    /// Pending, succeeded or failed.
+    pub status: GenerationStatus,
     /// WeChat's errcode of a failure.
     pub errcode: Option<i64>,
     /// WeChat's errmsg, or our description, of a failure.

@@ -10,24 +10,30 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::request::Payload;
+use super::request::{NO_NUL, Payload, integer};
 use crate::wechat::qrcode::{ExpireSeconds, LimitError};
 
-/// Longest `sceneStr` accepted.
-pub const MAX_SCENE_STR_BYTES: usize = 4096;
+/// Longest `sceneStr` accepted, in characters.
+pub const MAX_SCENE_STR_CHARS: usize = 4096;
 
 /// The legacy body as sent.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"sceneStr": "eyJhY3Rpdml0eV9pZCI6Ik1UMTk1MCJ9", "second": 86400}))]
 pub struct LegacyBody {
-    /// Required: usually base64 of a JSON object (which becomes the payload), at most 4096
-    /// bytes; kept as it came.
+    /// Usually base64 of a JSON object (which becomes the payload), at most 4096
+    /// characters, not blank, without NUL; kept as it came.
     #[serde(rename = "sceneStr")]
-    #[schema(value_type = Option<String>)]
+    #[schema(
+        value_type = String,
+        required = true,
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
     pub scene_str: Option<Value>,
     /// Seconds to expiry, 1..2592000 (an integer or a string of digits); default
     /// `QRSCENE_DEFAULT_EXPIRE_SECONDS`.
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2592000)]
     pub second: Option<Value>,
 }
 
@@ -67,18 +73,18 @@ impl TryFrom<LegacyBody> for LegacyRequest {
             }
             Some(_) => return Err(LimitError::new("sceneStr", "must be a string")),
         };
-        if scene_source.len() > MAX_SCENE_STR_BYTES {
+        if scene_source.contains('\0') {
+            return Err(LimitError::new("sceneStr", NO_NUL));
+        }
+        if scene_source.chars().count() > MAX_SCENE_STR_CHARS {
             return Err(LimitError::new(
                 "sceneStr",
-                format!("must be at most {MAX_SCENE_STR_BYTES} bytes"),
+                format!("must be at most {MAX_SCENE_STR_CHARS} characters"),
             ));
         }
         let expire = match body.second {
             None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => Some(
-                n.as_i64()
-                    .ok_or_else(|| LimitError::new("second", "must be an integer"))?,
-            ),
+            Some(n @ Value::Number(_)) => Some(integer("second", &n)?),
             Some(Value::String(s)) => Some(
                 s.trim()
                     .parse::<i64>()
@@ -146,5 +152,19 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.field, "second");
+    }
+
+    #[test]
+    fn nul_in_scene_str_or_its_decoded_json_names_scene_str() {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"a":"x\u0000"}"#);
+        for scene in ["a\0b".to_owned(), encoded] {
+            let err = LegacyRequest::try_from(LegacyBody {
+                scene_str: Some(scene.clone().into()),
+                second: None,
+            })
+            .unwrap_err();
+            assert_eq!(err.field, "sceneStr", "{scene}");
+        }
     }
 }

@@ -2,10 +2,12 @@
 //! log back. The HTTP layer only parses requests into [`request`] types and renders
 //! [`view`]s.
 
+pub mod error;
 pub mod legacy;
 pub mod request;
 pub mod scene_key;
 pub mod service;
 pub mod view;
 
+pub use error::GenerationError;
 pub use service::{Created, Generations};

@@ -4,35 +4,48 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::view::KindView;
 use crate::wechat::qrcode::{ExpireSeconds, LimitError, QrKind, Scene, SceneId, SceneStr};
 
 /// Largest payload accepted, serialized.
 pub const MAX_PAYLOAD_BYTES: usize = 8 * 1024;
+/// Longest `activity_id`, in characters (the column is `VARCHAR(128)`).
+pub const MAX_ACTIVITY_ID_CHARS: usize = 128;
 /// Longest passive reply, in bytes (WeChat's text messages allow 2048).
 pub const MAX_REPLY_BYTES: usize = 2048;
+
+/// The rule of every stored text: PostgreSQL cannot store U+0000 in text or JSON.
+pub const NO_NUL: &str = "must not contain the NUL character (U+0000)";
 
 /// The body as sent; numbers stay JSON values so that errors can name the rule broken.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"kind": "temporary", "expire_seconds": 86400, "payload": {"activity_id": "MT1950"}}))]
 pub struct CreateQrcodeBody {
-    /// `temporary` or `permanent`.
-    #[schema(example = "temporary")]
+    /// Temporary or permanent.
+    #[schema(value_type = KindView, example = "temporary")]
     pub kind: String,
     /// Integer scene: temporary 1..4294967295, permanent 1..100000. Give `scene_id` or
     /// `scene_str`, not both; without either a unique `scene_str` is assigned.
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 4294967295_i64)]
     pub scene_id: Option<Value>,
     /// String scene: 1 to 64 characters without control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub scene_str: Option<String>,
     /// Seconds to expiry, 1..2592000; temporary codes only (default 604800).
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2592000)]
     pub expire_seconds: Option<Value>,
     /// Attribution data: a JSON object of at most 8 KiB; its `activity_id` (string or
     /// number) is indexed.
     #[schema(value_type = Option<Object>)]
     pub payload: Option<Value>,
-    /// Passive text reply for whoever scans the code, at most 2048 bytes.
+    /// Passive text reply for whoever scans the code: at most 2048 bytes (UTF-8), not
+    /// blank, without NUL.
+    #[schema(min_length = 1, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     pub reply: Option<String>,
 }
 
@@ -47,10 +60,14 @@ pub struct Payload {
 
 impl Payload {
     /// # Errors
-    /// Not an object, over 8 KiB, or an `activity_id` that is neither a string nor a number.
+    /// Not an object, over 8 KiB, a NUL character in a key or a string (which the database
+    /// cannot store), or an `activity_id` that is neither a string nor a number.
     pub fn parse(field: &'static str, value: Value) -> Result<Self, LimitError> {
         if !value.is_object() {
             return Err(LimitError::new(field, "must be a JSON object"));
+        }
+        if contains_nul(&value) {
+            return Err(LimitError::new(field, NO_NUL));
         }
         if value.to_string().len() > MAX_PAYLOAD_BYTES {
             return Err(LimitError::new(
@@ -60,12 +77,16 @@ impl Payload {
         }
         let activity_id = match value.get("activity_id") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => Some(s.clone()),
+            Some(Value::String(s)) if (1..=MAX_ACTIVITY_ID_CHARS).contains(&s.chars().count()) => {
+                Some(s.clone())
+            }
             Some(Value::Number(n)) => Some(n.to_string()),
             Some(_) => {
                 return Err(LimitError::new(
                     field,
-                    "activity_id must be a string of 1 to 128 bytes or a number",
+                    format!(
+                        "activity_id must be a string of 1 to {MAX_ACTIVITY_ID_CHARS} characters or a number"
+                    ),
                 ));
             }
         };
@@ -132,6 +153,7 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
                     format!("must be at most {MAX_REPLY_BYTES} bytes"),
                 ));
             }
+            Some(r) if r.contains('\0') => return Err(LimitError::new("reply", NO_NUL)),
             other => other,
         };
         Ok(Self {
@@ -144,9 +166,30 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
     }
 }
 
-fn integer(field: &'static str, value: &Value) -> Result<i64, LimitError> {
+/// Whether a key or a string anywhere in `value` holds U+0000.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+/// `value` as an integer. JSON Schema counts `60.0` as an integer, so it is one here too.
+///
+/// # Errors
+/// Not a number, a fraction, or out of the 64-bit range.
+pub fn integer(field: &'static str, value: &Value) -> Result<i64, LimitError> {
+    let integral_float = || {
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    };
     value
         .as_i64()
+        .or_else(integral_float)
         .ok_or_else(|| LimitError::new(field, format!("must be an integer, got {value}")))
 }
 
@@ -187,10 +230,39 @@ mod tests {
                 "payload",
             ),
             (serde_json::json!({"kind":"temporary","reply":" "}), "reply"),
+            (
+                serde_json::json!({"kind":"temporary","reply":"a\0b"}),
+                "reply",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","payload":{"a":[{"b":"\0"}]}}),
+                "payload",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","payload":{"k\0":1}}),
+                "payload",
+            ),
+            (
+                serde_json::json!({"kind":"temporary","scene_str":"a\0"}),
+                "scene_str",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(parse(body.clone()).unwrap_err().field, field, "{body}");
         }
+    }
+
+    #[test]
+    fn integral_floats_are_integers() {
+        let g = parse(serde_json::json!({"kind":"temporary","scene_id":7.0,"expire_seconds":60.0}))
+            .unwrap();
+        assert_eq!(
+            g.scene,
+            Some(Scene::Id(SceneId::parse(QrKind::Temporary, 7).unwrap()))
+        );
+        assert_eq!(g.expire.unwrap().get(), 60);
+        assert!(integer("x", &serde_json::json!(1e300)).is_err());
+        assert!(integer("x", &serde_json::json!("1")).is_err());
     }
 
     #[test]

@@ -1,28 +1,28 @@
 //! Creating codes and logging every attempt; reading the log back.
+//!
+//! The log row is written before WeChat is called (`pending`) and settled after
+//! (`succeeded` or `failed`): a code never exists at WeChat without its row, even when the
+//! process stops between the call and the answer.
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use entity::qr_generation::{self, Column, Entity};
+use entity::qr_generation::{self, CodeKind, Column, Entity, GenerationStatus};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseConnection,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 
+use super::error::GenerationError;
 use super::legacy::LegacyRequest;
 use super::request::{NewGeneration, Payload};
 use super::scene_key;
-use crate::error::ApiError;
 use crate::paging::PageRequest;
 use crate::wechat::WeChat;
+use crate::wechat::error::WeChatError;
 use crate::wechat::qrcode::{
     ExpireSeconds, MAX_PERMANENT_CODES, QrKind, QrSpec, QrTicket, Scene, SceneStr,
 };
-
-/// Status of a generation WeChat answered with a ticket.
-pub const SUCCEEDED: &str = "succeeded";
-/// Status of a generation that got no ticket.
-pub const FAILED: &str = "failed";
 
 /// A code made now, or the permanent code stored earlier for the same scene.
 #[derive(Debug)]
@@ -51,12 +51,20 @@ pub struct Attribution {
 pub struct ListFilter {
     /// `payload.activity_id`.
     pub activity_id: Option<String>,
-    /// `temporary` or `permanent`.
+    /// Temporary or permanent.
     pub kind: Option<QrKind>,
-    /// `succeeded` or `failed`.
-    pub status: Option<String>,
+    /// Pending, succeeded or failed.
+    pub status: Option<GenerationStatus>,
     /// Which page.
     pub page: PageRequest,
+}
+
+/// The stored kind of a code of `kind`.
+pub fn code_kind(kind: QrKind) -> CodeKind {
+    match kind {
+        QrKind::Temporary => CodeKind::Temporary,
+        QrKind::Permanent => CodeKind::Permanent,
+    }
 }
 
 /// The generation service: WeChat, the log, and the default expiry.
@@ -79,14 +87,14 @@ impl Generations {
     /// Creates a code for `new`, assigning a scene when it has none.
     ///
     /// # Errors
-    /// The permanent cap is reached, WeChat failed (the failure is logged first), or the
+    /// The permanent cap is reached, WeChat failed (the failure is logged), or the
     /// database failed.
     #[tracing::instrument(skip_all, fields(kind = new.kind.as_str()))]
     pub async fn create(
         &self,
         new: NewGeneration,
         api_key: Option<String>,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, GenerationError> {
         let scene = match new.scene {
             Some(scene) => scene,
             None => Scene::Str(SceneStr::parse(&scene_key::new_key())?),
@@ -107,13 +115,14 @@ impl Generations {
             if let Some(existing) = self.find_permanent(&spec).await? {
                 return Ok(Created::Existing(existing));
             }
+            // Pending codes may exist at WeChat already: they count against the cap.
             let made = Entity::find()
-                .filter(Column::Kind.eq(QrKind::Permanent.as_str()))
-                .filter(Column::Status.eq(SUCCEEDED))
+                .filter(Column::Kind.eq(CodeKind::Permanent))
+                .filter(Column::Status.ne(GenerationStatus::Failed))
                 .count(&self.db)
                 .await?;
             if made >= MAX_PERMANENT_CODES {
-                return Err(ApiError::PermanentCapReached(MAX_PERMANENT_CODES));
+                return Err(GenerationError::PermanentCapReached(MAX_PERMANENT_CODES));
             }
         }
         self.attempt(spec, attribution).await
@@ -123,13 +132,13 @@ impl Generations {
     /// assigned key, the log keeps the original `sceneStr` and its decoded payload.
     ///
     /// # Errors
-    /// WeChat failed (the failure is logged first) or the database failed.
+    /// WeChat failed (the failure is logged) or the database failed.
     #[tracing::instrument(skip_all)]
     pub async fn create_legacy(
         &self,
         request: LegacyRequest,
         api_key: Option<String>,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, GenerationError> {
         let scene = Scene::Str(SceneStr::parse(&scene_key::new_key())?);
         let spec = QrSpec::temporary(scene, request.expire.unwrap_or(self.default_expire));
         let attribution = Attribution {
@@ -141,7 +150,8 @@ impl Generations {
         self.attempt(spec, attribution).await
     }
 
-    /// Calls WeChat for `spec` and logs the attempt, whatever its outcome.
+    /// Logs a pending attempt for `spec`, calls WeChat, and settles the row with the
+    /// outcome. Nothing is called when the row cannot be written.
     ///
     /// # Errors
     /// WeChat failed (logged as a failed generation) or the database failed.
@@ -149,18 +159,24 @@ impl Generations {
         &self,
         spec: QrSpec,
         attribution: Attribution,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, GenerationError> {
+        let pending = pending_row(&spec, attribution).insert(&self.db).await?;
+        let id = pending.id;
         let outcome = self.wechat.create_qrcode(&spec).await;
-        let row = log_row(&spec, attribution, &outcome);
-        let inserted = row.insert(&self.db).await;
-        let model = match inserted {
+        count(&spec, &outcome);
+        let settled = settle(pending, &spec, &outcome).update(&self.db).await;
+        let model = match settled {
             Ok(model) => model,
-            // A concurrent request stored the same permanent scene first: answer with it.
+            // A concurrent request stored the same permanent scene first. WeChat answers
+            // one permanent scene with one code, so that row is this code's row: this
+            // attempt's pending duplicate goes.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                if let Some(existing) = self.find_permanent(&spec).await? {
-                    return Ok(Created::Existing(existing));
-                }
-                return Err(e.into());
+                let existing = self.find_permanent(&spec).await?;
+                Entity::delete_by_id(id).exec(&self.db).await?;
+                return match existing {
+                    Some(existing) => Ok(Created::Existing(existing)),
+                    None => Err(e.into()),
+                };
             }
             Err(e) => return Err(e.into()),
         };
@@ -168,7 +184,7 @@ impl Generations {
             Ok(_) => Ok(Created::New(model)),
             Err(source) => {
                 tracing::warn!(generation = model.id, error.message = %source, "WeChat refused a code");
-                Err(ApiError::WeChat {
+                Err(GenerationError::WeChat {
                     source,
                     generation: Some(model.id),
                 })
@@ -180,11 +196,11 @@ impl Generations {
     ///
     /// # Errors
     /// Not found, or the database failed.
-    pub async fn get(&self, id: i64) -> Result<qr_generation::Model, ApiError> {
+    pub async fn get(&self, id: i64) -> Result<qr_generation::Model, GenerationError> {
         Entity::find_by_id(id)
             .one(&self.db)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no QR code generation with id {id}")))
+            .ok_or(GenerationError::NotFound(id))
     }
 
     /// A page of generations, newest first, and the cursor of the next page.
@@ -194,13 +210,13 @@ impl Generations {
     pub async fn list(
         &self,
         filter: ListFilter,
-    ) -> Result<(Vec<qr_generation::Model>, Option<i64>), ApiError> {
+    ) -> Result<(Vec<qr_generation::Model>, Option<i64>), GenerationError> {
         let mut query = Entity::find();
         if let Some(activity) = filter.activity_id {
             query = query.filter(Column::ActivityId.eq(activity));
         }
         if let Some(kind) = filter.kind {
-            query = query.filter(Column::Kind.eq(kind.as_str()));
+            query = query.filter(Column::Kind.eq(code_kind(kind)));
         }
         if let Some(status) = filter.status {
             query = query.filter(Column::Status.eq(status));
@@ -220,10 +236,10 @@ impl Generations {
     async fn find_permanent(
         &self,
         spec: &QrSpec,
-    ) -> Result<Option<qr_generation::Model>, ApiError> {
+    ) -> Result<Option<qr_generation::Model>, GenerationError> {
         Ok(Entity::find()
-            .filter(Column::Kind.eq(QrKind::Permanent.as_str()))
-            .filter(Column::Status.eq(SUCCEEDED))
+            .filter(Column::Kind.eq(CodeKind::Permanent))
+            .filter(Column::Status.eq(GenerationStatus::Succeeded))
             .filter(Column::ActionName.eq(spec.action_name()))
             .filter(Column::Scene.eq(spec.scene.to_string()))
             .one(&self.db)
@@ -231,19 +247,15 @@ impl Generations {
     }
 }
 
-fn log_row(
-    spec: &QrSpec,
-    attribution: Attribution,
-    outcome: &Result<QrTicket, crate::wechat::error::WeChatError>,
-) -> qr_generation::ActiveModel {
-    let now = Utc::now();
+/// The row of an attempt about to call WeChat.
+fn pending_row(spec: &QrSpec, attribution: Attribution) -> qr_generation::ActiveModel {
     let (payload, activity_id) = match attribution.payload {
         Some(p) => (Some(p.value), p.activity_id),
         None => (None, None),
     };
-    let mut row = qr_generation::ActiveModel {
+    qr_generation::ActiveModel {
         id: NotSet,
-        kind: Set(spec.kind().as_str().to_owned()),
+        kind: Set(code_kind(spec.kind())),
         action_name: Set(spec.action_name().to_owned()),
         scene: Set(spec.scene.to_string()),
         scene_source: Set(attribution.scene_source),
@@ -253,34 +265,48 @@ fn log_row(
         url: Set(None),
         expire_seconds: Set(None),
         expires_at: Set(None),
-        status: Set(SUCCEEDED.to_owned()),
+        status: Set(GenerationStatus::Pending),
         errcode: Set(None),
         errmsg: Set(None),
         api_key: Set(attribution.api_key),
         reply: Set(attribution.reply),
-        created_at: Set(now),
-    };
-    metrics::counter!(
-        "qrscene_qr_generations_total",
-        "kind" => spec.kind().as_str(),
-        "status" => if outcome.is_ok() { SUCCEEDED } else { FAILED }
-    )
-    .increment(1);
+        created_at: Set(Utc::now()),
+    }
+}
+
+/// The changes that settle `pending` with WeChat's answer.
+fn settle(
+    pending: qr_generation::Model,
+    spec: &QrSpec,
+    outcome: &Result<QrTicket, WeChatError>,
+) -> qr_generation::ActiveModel {
+    let mut row: qr_generation::ActiveModel = pending.into();
     match outcome {
         Ok(answer) => {
             let expire = answer
                 .expire_seconds
                 .filter(|_| spec.kind() == QrKind::Temporary);
+            let now = Utc::now();
+            row.status = Set(GenerationStatus::Succeeded);
             row.ticket = Set(Some(answer.ticket.clone()));
             row.url = Set(Some(answer.url.clone()));
-            row.expire_seconds = Set(expire.map(|s| s as i32));
+            row.expire_seconds = Set(expire.and_then(|s| i32::try_from(s).ok()));
             row.expires_at = Set(expire.map(|s| now + chrono::Duration::seconds(i64::from(s))));
         }
         Err(e) => {
-            row.status = Set(FAILED.to_owned());
+            row.status = Set(GenerationStatus::Failed);
             row.errcode = Set(e.errcode());
             row.errmsg = Set(Some(e.errmsg()));
         }
     }
     row
+}
+
+fn count(spec: &QrSpec, outcome: &Result<QrTicket, WeChatError>) {
+    metrics::counter!(
+        "qrscene_qr_generations_total",
+        "kind" => spec.kind().as_str(),
+        "status" => if outcome.is_ok() { "succeeded" } else { "failed" }
+    )
+    .increment(1);
 }

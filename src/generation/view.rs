@@ -1,7 +1,7 @@
 //! How a generation looks to API callers.
 
 use chrono::{DateTime, Utc};
-use entity::qr_generation::Model;
+use entity::qr_generation::{CodeKind, GenerationStatus, Model};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -13,8 +13,8 @@ use crate::wechat::qrcode::showqrcode_url;
 pub struct GenerationView {
     /// Generation id.
     pub id: i64,
-    /// `temporary` or `permanent`.
-    pub kind: String,
+    /// Temporary or permanent.
+    pub kind: KindView,
     /// WeChat's action name.
     pub action_name: String,
     /// Integer scene sent to WeChat.
@@ -23,8 +23,8 @@ pub struct GenerationView {
     /// String scene sent to WeChat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scene_str: Option<String>,
-    /// `succeeded` or `failed`.
-    pub status: String,
+    /// `pending` while WeChat has not answered, then `succeeded` or `failed`.
+    pub status: StatusView,
     /// WeChat's ticket.
     pub ticket: Option<String>,
     /// The QR content.
@@ -55,6 +55,57 @@ pub struct GenerationView {
     pub created_at: DateTime<Utc>,
 }
 
+/// A code's kind, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KindView {
+    /// Expires after `expire_seconds`.
+    Temporary,
+    /// Never expires.
+    Permanent,
+}
+
+impl From<CodeKind> for KindView {
+    fn from(kind: CodeKind) -> Self {
+        match kind {
+            CodeKind::Temporary => Self::Temporary,
+            CodeKind::Permanent => Self::Permanent,
+        }
+    }
+}
+
+/// Where a generation stands, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusView {
+    /// Logged; WeChat has not answered yet.
+    Pending,
+    /// WeChat answered with a ticket.
+    Succeeded,
+    /// No ticket: see `errcode` and `errmsg`.
+    Failed,
+}
+
+impl From<GenerationStatus> for StatusView {
+    fn from(status: GenerationStatus) -> Self {
+        match status {
+            GenerationStatus::Pending => Self::Pending,
+            GenerationStatus::Succeeded => Self::Succeeded,
+            GenerationStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+impl From<StatusView> for GenerationStatus {
+    fn from(status: StatusView) -> Self {
+        match status {
+            StatusView::Pending => Self::Pending,
+            StatusView::Succeeded => Self::Succeeded,
+            StatusView::Failed => Self::Failed,
+        }
+    }
+}
+
 /// Links to the locally drawn images.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Images {
@@ -79,11 +130,11 @@ impl GenerationView {
         });
         Self {
             id: m.id,
-            kind: m.kind,
+            kind: m.kind.into(),
             action_name: m.action_name,
             scene_id,
             scene_str,
-            status: m.status,
+            status: m.status.into(),
             ticket: m.ticket,
             url: m.url,
             expire_seconds: m.expire_seconds,

@@ -10,19 +10,67 @@ pub mod qrcodes;
 pub mod sandbox;
 pub mod scans;
 
+use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{
-    HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, web,
+    HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, guard, web,
 };
-use utoipa_actix_web::{scope, service_config::ServiceConfig};
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
 
 use crate::error::ApiError;
-use crate::openapi::Documented;
+use crate::openapi::{self, ApiDoc, Documented};
+
+/// Which optional route sets an instance mounts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Modes {
+    /// `/sandbox/scan` (sandbox mode).
+    pub sandbox: bool,
+    /// `/wechat/ceiling` (`QRSCENE_BENCH_ROUTES`).
+    pub bench: bool,
+}
+
+/// The whole route table of `app`: every route, the OpenAPI document and its page, and the
+/// answer of unknown routes. The server mounts exactly this, and the document's tests read
+/// the route table it builds, so a route cannot be mounted without them seeing it.
+pub fn mount<T>(app: actix_web::App<T>, modes: Modes) -> actix_web::App<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    let (app, api) = app
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .configure(|cfg| {
+            if modes.sandbox {
+                configure_sandbox(cfg);
+            }
+            if modes.bench {
+                configure_bench(cfg);
+            }
+        })
+        .split_for_parts();
+    app.service(openapi::docs_service(api))
+        .default_service(web::to(not_found))
+}
 
 /// Largest JSON body the API accepts.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
+/// Name of the resource that refuses NUL characters in queries, before any other route.
+pub const NUL_GUARD: &str = "refuse_nul_query";
+
 /// Mounts every route.
 pub fn configure(cfg: &mut ServiceConfig) {
+    // First: no route ever sees a query the database could not store (PostgreSQL refuses
+    // U+0000 in text), whatever it does with it.
+    cfg.service(Documented::new(
+        web::resource("/{_:.*}")
+            .name(NUL_GUARD)
+            .guard(guard::fn_guard(|ctx| {
+                nul_parameter(ctx.head().uri.query()).is_some()
+            }))
+            .to(refuse_nul_query),
+    ));
     cfg.app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(
         |e: JsonPayloadError, _: &HttpRequest| ApiError::Malformed(json_error(&e)).into(),
     ))
@@ -95,6 +143,24 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
             .finish();
     }
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+/// The name of the first query parameter whose name or value holds U+0000.
+fn nul_parameter(query: Option<&str>) -> Option<String> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query?).ok()?;
+    pairs
+        .into_inner()
+        .into_iter()
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        .map(|(name, _)| name.replace('\0', "\\0"))
+}
+
+async fn refuse_nul_query(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let parameter = nul_parameter(req.uri().query()).unwrap_or_default();
+    Err(ApiError::InvalidParameter {
+        parameter,
+        rule: crate::generation::request::NO_NUL,
+    })
 }
 
 fn json_error(e: &JsonPayloadError) -> String {

@@ -6,16 +6,30 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::generation::request::{CreateQrcodeBody, NewGeneration};
-use crate::generation::service::{FAILED, ListFilter, SUCCEEDED};
-use crate::generation::view::GenerationView;
-use crate::generation::{Created, Generations};
+use crate::generation::request::{CreateQrcodeBody, MAX_ACTIVITY_ID_CHARS, NewGeneration};
+use crate::generation::service::ListFilter;
+use crate::generation::view::{GenerationView, KindView, StatusView};
+use crate::generation::{Created, GenerationError, Generations};
 use crate::image as drawing;
 use crate::paging::PageRequest;
 use crate::wechat::qrcode::{LimitError, QrKind};
 
 /// Base of `showqrcode` links.
 pub struct MpBase(pub String);
+
+impl From<GenerationError> for ApiError {
+    fn from(e: GenerationError) -> Self {
+        match e {
+            GenerationError::Invalid(e) => Self::Invalid(e),
+            e @ (GenerationError::NotFound(_) | GenerationError::NoImage(_)) => {
+                Self::NotFound(e.to_string())
+            }
+            GenerationError::PermanentCapReached(cap) => Self::PermanentCapReached(cap),
+            GenerationError::WeChat { source, generation } => Self::WeChat { source, generation },
+            GenerationError::Database(e) => e.into(),
+        }
+    }
+}
 
 /// Creates a QR code through WeChat: 201 with a new generation, 200 with a stored permanent one.
 ///
@@ -83,12 +97,16 @@ pub async fn get(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only codes whose `payload.activity_id` is this.
+    #[param(min_length = 1, max_length = 128)]
     activity_id: Option<String>,
-    /// `temporary` or `permanent`.
+    /// Only codes of this kind.
+    #[param(value_type = Option<KindView>, inline)]
     kind: Option<String>,
-    /// `succeeded` or `failed`.
+    /// Only generations in this state.
+    #[param(value_type = Option<StatusView>, inline)]
     status: Option<String>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,18}$")]
     cursor: Option<String>,
     /// Page size, 1 to 200.
     #[param(minimum = 1, maximum = 200, default = 50)]
@@ -126,20 +144,32 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let status = match q.status.as_deref() {
-        None | Some(SUCCEEDED) | Some(FAILED) => q.status,
+        None => None,
+        Some("pending") => Some(StatusView::Pending),
+        Some("succeeded") => Some(StatusView::Succeeded),
+        Some("failed") => Some(StatusView::Failed),
         Some(other) => {
             return Err(LimitError::new(
                 "status",
-                format!("must be succeeded or failed, got {other:?}"),
+                format!("must be pending, succeeded or failed, got {other:?}"),
             )
             .into());
         }
     };
+    if let Some(activity) = &q.activity_id
+        && !(1..=MAX_ACTIVITY_ID_CHARS).contains(&activity.chars().count())
+    {
+        return Err(LimitError::new(
+            "activity_id",
+            format!("must be 1 to {MAX_ACTIVITY_ID_CHARS} characters"),
+        )
+        .into());
+    }
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let filter = ListFilter {
         activity_id: q.activity_id,
         kind: q.kind.as_deref().map(QrKind::parse).transpose()?,
-        status,
+        status: status.map(Into::into),
         page,
     };
     let (rows, next) = generations.list(filter).await?;
@@ -151,6 +181,16 @@ pub async fn list(
         items,
         next_cursor: next.map(|id| id.to_string()),
     }))
+}
+
+/// The formats of a code's image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    /// `image/png`.
+    Png,
+    /// `image/svg+xml`.
+    Svg,
 }
 
 /// Query of the image routes.
@@ -168,7 +208,7 @@ pub struct ImageQuery {
     tag = "qrcodes",
     params(
         ("id" = i64, Path, description = "Generation id"),
-        ("format" = String, Path, description = "`png` or `svg`", example = "png"),
+        ("format" = inline(ImageFormat), Path, description = "The image format", example = "png"),
         ImageQuery,
     ),
     security(("api_key" = [])),
@@ -186,17 +226,12 @@ pub struct ImageQuery {
 pub async fn image(
     _caller: Caller,
     generations: web::Data<Generations>,
-    path: web::Path<(i64, String)>,
+    path: web::Path<(i64, ImageFormat)>,
     query: web::Query<ImageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, format) = path.into_inner();
-    if format != "png" && format != "svg" {
-        return Err(ApiError::NotFound(format!(
-            "no image.{format}: use image.png or image.svg"
-        )));
-    }
     let (url, size) = image_input(&generations, id, query.size).await?;
-    let (content_type, body) = if format == "png" {
+    let (content_type, body) = if format == ImageFormat::Png {
         (
             "image/png",
             drawing::png(&url, size).map_err(|e| ApiError::Internal(e.into()))?,
@@ -233,8 +268,6 @@ async fn image_input(
         .into());
     }
     let model = generations.get(id).await?;
-    let url = model
-        .url
-        .ok_or_else(|| ApiError::NotFound(format!("generation {id} failed and has no image")))?;
+    let url = model.url.ok_or(GenerationError::NoImage(id))?;
     Ok((url, size))
 }

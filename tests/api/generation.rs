@@ -1,5 +1,6 @@
 //! Creating codes of every kind, and what the log keeps of them.
 
+use entity::qr_generation::GenerationStatus;
 use serde_json::json;
 
 use crate::helpers::{Options, spawn_app, spawn_with};
@@ -126,7 +127,16 @@ async fn concurrent_requests_for_one_permanent_scene_store_it_once() {
     let ids: std::collections::HashSet<_> = answers.iter().map(|(_, g)| g["id"].clone()).collect();
     assert_eq!(ids.len(), 1, "{answers:?}");
     let stored = app.log().await;
-    assert_eq!(stored.iter().filter(|r| r.status == "succeeded").count(), 1);
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|r| r.status == GenerationStatus::Succeeded)
+            .count(),
+        1
+    );
+    // The losers' pending rows were duplicates of the stored code (WeChat answers one
+    // permanent scene with one code): none is left pending.
+    assert_eq!(stored.len(), 1, "{stored:?}");
 }
 
 #[tokio::test]

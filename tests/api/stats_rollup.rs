@@ -67,7 +67,7 @@ impl Seeder {
         for (i, activity) in ACTIVITIES.iter().enumerate() {
             let row = entity::qr_generation::ActiveModel {
                 id: NotSet,
-                kind: Set("temporary".into()),
+                kind: Set(entity::qr_generation::CodeKind::Temporary),
                 action_name: Set("QR_STR_SCENE".into()),
                 scene: Set(format!("s{i}")),
                 scene_source: Set(None),
@@ -77,7 +77,7 @@ impl Seeder {
                 url: Set(Some(format!("http://weixin.qq.com/q/{i}"))),
                 expire_seconds: Set(Some(2_592_000)),
                 expires_at: Set(None),
-                status: Set("succeeded".into()),
+                status: Set(entity::qr_generation::GenerationStatus::Succeeded),
                 errcode: Set(None),
                 errmsg: Set(None),
                 api_key: Set(None),

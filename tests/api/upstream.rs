@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use entity::qr_generation::GenerationStatus;
 use qrscene::wechat::fake::Endpoint;
 use serde_json::json;
 
@@ -39,8 +40,8 @@ async fn quota_reached_is_a_429_and_logged() {
     let failed = &log[1];
     assert_eq!(error["generation_id"], failed.id);
     assert_eq!(
-        (failed.status.as_str(), failed.errcode),
-        ("failed", Some(45009))
+        (failed.status, failed.errcode),
+        (GenerationStatus::Failed, Some(45009))
     );
     assert_eq!(failed.activity_id.as_deref(), Some("Q"));
     assert!(failed.ticket.is_none() && failed.url.is_none());
@@ -94,7 +95,7 @@ async fn an_upstream_timeout_is_a_504_and_logged() {
         "the timeout bounds the request"
     );
     let failed = &app.log().await[1];
-    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.status, GenerationStatus::Failed);
     assert!(failed.errcode.is_none());
     assert!(failed.errmsg.as_deref().unwrap().contains("did not answer"));
 }

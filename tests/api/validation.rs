@@ -89,3 +89,119 @@ async fn every_rule_is_a_400_naming_the_field_with_no_call_and_no_row() {
     assert_eq!(app.fake.token_fetches(), 0);
     assert!(app.log().await.is_empty());
 }
+
+/// PostgreSQL cannot store U+0000 in text or JSON: every field that would carry one to the
+/// database is refused up front, on both backends, before WeChat is called.
+#[tokio::test]
+async fn a_nul_in_any_stored_field_is_a_400_naming_it_with_no_call_and_no_row() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    let bodies = [
+        (
+            json!({"kind":"temporary","payload":{"note":"a\u{0}b"}}),
+            "payload",
+        ),
+        (
+            json!({"kind":"temporary","payload":{"k\u{0}":1}}),
+            "payload",
+        ),
+        (
+            json!({"kind":"temporary","payload":{"list":[{"x":"\u{0}"}]}}),
+            "payload",
+        ),
+        (json!({"kind":"temporary","reply":"hello\u{0}"}), "reply"),
+        (
+            json!({"kind":"permanent","scene_str":"shop\u{0}1"}),
+            "scene_str",
+        ),
+    ];
+    for (body, field) in &bodies {
+        let (status, error) = app.create(body.clone()).await;
+        assert_eq!(
+            (status, &error["field"]),
+            (400, &json!(field)),
+            "{body} -> {error}"
+        );
+        assert_eq!(error["code"], "invalid_field");
+    }
+    let legacy = "/activity-wechat/api/wxWeChat/createQrCode";
+    let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"activity_id":"A\u0000"}"#);
+    for scene in ["plain\u{0}".to_owned(), encoded] {
+        let response = app.post(legacy, &json!({"sceneStr": scene})).await;
+        assert_eq!(response.status(), 400);
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["field"], "sceneStr", "{error}");
+    }
+    // Query parameters, on this resource and on the others alike (one shared check).
+    for (path, parameter) in [
+        ("/api/v1/qrcodes?activity_id=MT%00", "activity_id"),
+        ("/api/v1/qrcodes?limit=5&status=%00", "status"),
+        ("/api/v1/stats?activity_id=%00", "activity_id"),
+        ("/api/v1/bindings?external_user_id=u%00", "external_user_id"),
+        ("/api/v1/qrcodes/1/image.png?size=1%00", "size"),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            (error["code"].as_str(), error["field"].as_str()),
+            (Some("invalid_field"), Some(parameter)),
+            "{path} -> {error}"
+        );
+        assert!(
+            error["message"].as_str().unwrap().contains("NUL"),
+            "{error}"
+        );
+    }
+    assert_eq!(app.fake.qrcode_calls(), 0);
+    assert_eq!(app.fake.token_fetches(), 0);
+    assert!(app.log().await.is_empty());
+}
+
+/// The log row exists before WeChat is asked: while `qrcode/create` is slow the generation
+/// is `pending`, then it is settled in place (same id) with the ticket.
+#[tokio::test]
+async fn the_log_row_is_pending_while_wechat_answers() {
+    use entity::qr_generation::GenerationStatus;
+    use qrscene::wechat::fake::Endpoint;
+    use std::time::Duration;
+
+    let app = spawn_app().await;
+    app.fake
+        .delay_next(Endpoint::QrCode, Duration::from_millis(1500), 1);
+    let create = app.create(json!({"kind":"temporary","payload":{"activity_id":"P"}}));
+    let watch = async {
+        // Wait for the call to reach the fake, then look at the log.
+        for _ in 0..100 {
+            if app.fake.qrcode_calls() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        app.log().await
+    };
+    let ((status, body), during) = tokio::join!(create, watch);
+    assert_eq!(app.fake.qrcode_calls(), 1, "the call reached the fake");
+    assert_eq!(during.len(), 1, "{during:?}");
+    let pending = &during[0];
+    assert_eq!(pending.status, GenerationStatus::Pending);
+    assert_eq!(pending.activity_id.as_deref(), Some("P"));
+    assert!(pending.ticket.is_none() && pending.url.is_none());
+
+    assert_eq!(status, 201, "{body}");
+    let after = app.log().await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].id, pending.id);
+    assert_eq!(after[0].status, GenerationStatus::Succeeded);
+    assert_eq!(after[0].ticket.as_deref(), body["ticket"].as_str());
+    assert_eq!(body["status"], "succeeded");
+
+    // Listing can ask for each state.
+    let page: serde_json::Value = app
+        .get("/api/v1/qrcodes?status=pending")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"], json!([]));
+}

@@ -1,0 +1,35 @@
+//! What issuing and reading codes can fail with, in the generation domain's own terms; the
+//! routes map each variant to an HTTP answer.
+
+use crate::wechat::error::WeChatError;
+use crate::wechat::qrcode::LimitError;
+
+/// A generation request or a read of the log failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    /// A field broke a rule (WeChat's or ours).
+    #[error(transparent)]
+    Invalid(#[from] LimitError),
+    /// No generation with this id.
+    #[error("no QR code generation with id {0}")]
+    NotFound(i64),
+    /// The generation exists but has no image: it failed or is still pending.
+    #[error("generation {0} has no image (it failed or is still pending)")]
+    NoImage(i64),
+    /// The account's permanent codes are used up (counted locally, WeChat not called).
+    #[error("the account has used all {0} permanent QR codes; use temporary codes")]
+    PermanentCapReached(u64),
+    /// WeChat refused or failed; the attempt is logged as failed generation `generation`
+    /// (`None` when even that could not be written).
+    #[error("{source}")]
+    WeChat {
+        /// Why.
+        #[source]
+        source: WeChatError,
+        /// The logged failed generation.
+        generation: Option<i64>,
+    },
+    /// The generation log could not be read or written.
+    #[error("the generation log failed")]
+    Database(#[from] sea_orm::DbErr),
+}
