@@ -12,7 +12,9 @@ use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use secrecy::SecretString;
+use actix_web::http::KeepAlive;
+use actix_web::middleware::from_fn;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::ApiKeys;
 use crate::callback::sandbox::SelfCallback;
@@ -21,6 +23,9 @@ use crate::callback::verify::CallbackKeys;
 use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
+use crate::middleware::body_deadline::{self, BodyDeadline};
+use crate::middleware::client_ip::TrustedProxies;
+use crate::middleware::headers;
 use crate::openapi::{self, ApiDoc};
 use crate::routes::{
     self,
@@ -29,6 +34,7 @@ use crate::routes::{
     qrcodes::MpBase,
 };
 use crate::scans::bus::ScanBus;
+use crate::telemetry::RootSpan;
 use crate::wechat::client::ApiClient;
 use crate::wechat::qrcode::ExpireSeconds;
 use crate::wechat::sandbox::Sandbox;
@@ -53,6 +59,7 @@ impl Application {
     /// # Errors
     /// A setting is invalid, a service cannot be reached, or the address cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check()?;
         let sandbox = settings.sandbox();
         let keys = ApiKeys::parse(
             settings.api_keys.as_ref(),
@@ -70,9 +77,13 @@ impl Application {
             settings.default_expire_seconds.into(),
         )?;
 
-        let db = db::connect(&settings.database_url, settings.db_max_connections)
-            .await
-            .context("cannot open the database (DATABASE_URL)")?;
+        let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)?;
+        let db = db::connect(
+            settings.database_url.expose_secret(),
+            settings.db_max_connections,
+        )
+        .await
+        .context("cannot open the database (DATABASE_URL)")?;
         db::migrate(&db)
             .await
             .context("database migrations failed")?;
@@ -92,7 +103,7 @@ impl Application {
         }
 
         let redis = match &settings.redis_url {
-            Some(url) => Some(connect_redis(url).await?),
+            Some(url) => Some(connect_redis(url.expose_secret()).await?),
             None => None,
         };
         let wechat = Arc::new(wechat(&settings, redis.clone())?);
@@ -105,7 +116,7 @@ impl Application {
             tracing::warn!("no QRSCENE_API_KEYS: the JSON API is open to anyone who can reach it");
         }
         tracing::info!(
-            database = db_kind(&settings.database_url),
+            database = db_kind(settings.database_url.expose_secret()),
             redis = redis.is_some(),
             sandbox,
             "qrscene starting"
@@ -119,7 +130,7 @@ impl Application {
         let callback_keys = callback_keys(&settings)?.map(web::Data::new);
         let bus = match (&settings.redis_url, &redis) {
             (Some(url), Some(conn)) => {
-                ScanBus::redis(url, conn.clone()).context("invalid REDIS_URL")?
+                ScanBus::redis(url.expose_secret(), conn.clone()).context("invalid REDIS_URL")?
             }
             _ => ScanBus::local(),
         };
@@ -138,10 +149,21 @@ impl Application {
         let read_db = web::Data::new(ReadDb(db.clone()));
         let ready = web::Data::new(Readiness { db, redis });
         let metrics = web::Data::new(Metrics(crate::metrics::install()));
+        let trusted_proxies = web::Data::new(trusted_proxies);
+        let limits = ConnectionLimits::of(&settings);
+        let body_deadline = web::Data::new(BodyDeadline(Duration::from_millis(
+            settings.body_timeout_ms,
+        )));
         let server = HttpServer::new(move || {
+            // The last wrapped runs first: the span covers everything, the metrics see the
+            // final status, every answer gets the headers.
             let mut app = App::new()
-                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
-                .wrap(TracingLogger::default())
+                .wrap(from_fn(body_deadline::limit_body_time))
+                .wrap(from_fn(headers::security_headers))
+                .wrap(from_fn(crate::metrics::track))
+                .wrap(TracingLogger::<RootSpan>::new())
+                .app_data(trusted_proxies.clone())
+                .app_data(body_deadline.clone())
                 .app_data(metrics.clone())
                 .app_data(generations.clone())
                 .app_data(keys.clone())
@@ -170,6 +192,11 @@ impl Application {
             app.service(openapi::docs_service(api))
                 .default_service(web::to(routes::not_found))
         })
+        .workers(limits.workers)
+        .max_connections(limits.per_worker)
+        .keep_alive(limits.keep_alive)
+        .client_request_timeout(Duration::from_millis(settings.header_timeout_ms))
+        .client_disconnect_timeout(Duration::from_millis(settings.disconnect_timeout_ms))
         .listen(listener)?
         .run();
         Ok(Self { port, server })
@@ -186,6 +213,28 @@ impl Application {
     /// The server failed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Per-connection limits of the server: the connection cap of the instance, shared out
+/// among the workers (actix counts per worker), and the idle keep-alive.
+struct ConnectionLimits {
+    workers: usize,
+    per_worker: usize,
+    keep_alive: KeepAlive,
+}
+
+impl ConnectionLimits {
+    fn of(settings: &Settings) -> Self {
+        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self {
+            workers,
+            per_worker: settings.max_connections.div_ceil(workers).max(1),
+            keep_alive: match settings.keep_alive_ms {
+                0 => KeepAlive::Disabled,
+                ms => KeepAlive::Timeout(Duration::from_millis(ms)),
+            },
+        }
     }
 }
 
@@ -256,6 +305,22 @@ pub async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
         .context("Redis did not answer within 5 s (REDIS_URL)")?
         .context("cannot connect to Redis (REDIS_URL)")?;
     Ok(manager)
+}
+
+/// A fatal error of the binary, printed on one line (`Error: outer: inner: ...`) rather
+/// than anyhow's multi-line report, so that a refusal to start reads as one log line.
+pub struct Fatal(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Fatal {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl std::fmt::Debug for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
 }
 
 fn db_kind(url: &str) -> &'static str {

@@ -177,8 +177,11 @@ pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> 
 pub async fn receive(
     push: Push,
     store: web::Data<EventStore>,
-    keys: web::Data<CallbackKeys>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, CallbackError> {
+    // Read through `keys`, not a `web::Data` extractor: without WECHAT_TOKEN that extractor
+    // would fail first, with a 500 in plain text instead of the documented 503.
+    let keys = keys(&req)?;
     let mut push = push.0;
     // The XML goes to the store; the answer needs only the parsed message.
     let event = IncomingEvent::new(&push.message, std::mem::take(&mut push.xml));

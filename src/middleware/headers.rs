@@ -1,0 +1,50 @@
+//! Security headers on every answer: `X-Content-Type-Options: nosniff`,
+//! `Referrer-Policy: no-referrer`, and a Content-Security-Policy: the dashboard and the docs
+//! page may load only from their own origin, everything else (JSON, images) nothing at all,
+//! and nothing may be framed.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{
+    CONTENT_SECURITY_POLICY, HeaderMap, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+};
+use actix_web::middleware::Next;
+
+/// Policy of the HTML pages and their assets: their own origin only. `data:` images are the
+/// Swagger UI's icons (inlined in its style sheet) and the dashboard's empty favicon;
+/// `blob:` images are the QR codes the dashboard fetches with the API key and shows.
+pub const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// Policy of every other answer (JSON, images, text): nothing to load, nothing to frame.
+pub const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Path prefixes of the HTML pages and their assets.
+const PAGE_PREFIXES: &[&str] = &["/dashboard", "/docs"];
+
+/// Adds the headers to every answer of the app, errors included.
+///
+/// # Errors
+/// None: an error of the wrapped service is turned into its answer, with the headers.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let page = PAGE_PREFIXES
+        .iter()
+        .any(|prefix| req.path().starts_with(prefix));
+    let request = req.request().clone();
+    let mut response = match next.call(req).await {
+        Ok(response) => response.map_into_boxed_body(),
+        Err(error) => ServiceResponse::from_err(error, request),
+    };
+    add(response.headers_mut(), page);
+    Ok(response)
+}
+
+/// The headers, for a page or for anything else.
+pub fn add(headers: &mut HeaderMap, page: bool) {
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let policy = if page { PAGE_POLICY } else { API_POLICY };
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));
+}
