@@ -3,7 +3,7 @@
 //! page may load only from their own origin, everything else (JSON, images) nothing at all,
 //! and nothing may be framed.
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{
     CONTENT_SECURITY_POLICY, HeaderMap, HeaderValue, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
@@ -21,22 +21,19 @@ pub const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 /// Path prefixes of the HTML pages and their assets.
 const PAGE_PREFIXES: &[&str] = &["/dashboard", "/docs"];
 
-/// Adds the headers to every answer of the app, errors included.
+/// Adds the headers to every answer of the app (handlers and extractors turn their errors
+/// into answers before they get here).
 ///
 /// # Errors
-/// None: an error of the wrapped service is turned into its answer, with the headers.
+/// Those of the wrapped service.
 pub async fn security_headers(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let page = PAGE_PREFIXES
         .iter()
         .any(|prefix| req.path().starts_with(prefix));
-    let request = req.request().clone();
-    let mut response = match next.call(req).await {
-        Ok(response) => response.map_into_boxed_body(),
-        Err(error) => ServiceResponse::from_err(error, request),
-    };
+    let mut response = next.call(req).await?;
     add(response.headers_mut(), page);
     Ok(response)
 }

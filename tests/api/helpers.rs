@@ -13,7 +13,7 @@ pub const SECRET: &str = "test-secret";
 /// The callback token of every test app.
 pub const CALLBACK_TOKEN: &str = "test-callback-token";
 /// The API key every test app accepts.
-pub const KEY: &str = "test-key";
+pub const KEY: &str = "test-key-0123456789abcdef";
 
 /// A database of one test: a temporary SQLite file, or a fresh Postgres database.
 pub struct TestDb {
@@ -177,9 +177,9 @@ pub async fn spawn_instance(
     let live = options.live;
     let settings = Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: database.url.clone(),
+        database_url: database.url.clone().into(),
         db_max_connections: 4,
-        redis_url: options.redis.clone(),
+        redis_url: options.redis.clone().map(Into::into),
         wechat_appid: live.then(|| appid.to_owned()),
         wechat_secret: live.then(|| SECRET.into()),
         wechat_api_base: fake.base_url().to_owned(),
