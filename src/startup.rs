@@ -226,7 +226,9 @@ struct ConnectionLimits {
 
 impl ConnectionLimits {
     fn of(settings: &Settings) -> Self {
-        let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        // No more workers than connections, so that a small cap is exact.
+        let workers = cores.min(settings.max_connections).max(1);
         Self {
             workers,
             per_worker: settings.max_connections.div_ceil(workers).max(1),

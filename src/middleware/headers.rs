@@ -18,8 +18,15 @@ pub const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
 /// Policy of every other answer (JSON, images, text): nothing to load, nothing to frame.
 pub const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
-/// Path prefixes of the HTML pages and their assets.
-const PAGE_PREFIXES: &[&str] = &["/dashboard", "/docs"];
+/// Paths of the HTML pages; under them (after a `/`) their assets.
+const PAGES: &[&str] = &["/dashboard", "/docs"];
+
+fn is_page(path: &str) -> bool {
+    PAGES.iter().any(|page| {
+        path.strip_prefix(page)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
 
 /// Adds the headers to every answer of the app (handlers and extractors turn their errors
 /// into answers before they get here).
@@ -30,9 +37,7 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let page = PAGE_PREFIXES
-        .iter()
-        .any(|prefix| req.path().starts_with(prefix));
+    let page = is_page(req.path());
     let mut response = next.call(req).await?;
     add(response.headers_mut(), page);
     Ok(response)

@@ -16,6 +16,7 @@ mod metrics;
 mod openapi;
 mod push;
 mod scans;
+mod security;
 mod stats_rollup;
 mod tokens;
 mod upstream;
