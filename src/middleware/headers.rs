@@ -12,8 +12,12 @@ use actix_web::middleware::Next;
 
 /// Policy of the HTML pages and their assets: their own origin only. `data:` images are the
 /// Swagger UI's icons (inlined in its style sheet) and the dashboard's empty favicon;
-/// `blob:` images are the QR codes the dashboard fetches with the API key and shows.
+/// `blob:` images are the QR codes the dashboard fetches with the API key and shows. The
+/// hash is of the one `<style>` element the vendored Swagger UI (5.32) injects; the test
+/// `the_pages_work_under_their_policy` renders both pages in Chromium and fails on any
+/// violation, so a new Swagger UI that injects another one is caught.
 pub const PAGE_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
+     style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 /// Policy of every other answer (JSON, images, text): nothing to load, nothing to frame.
 pub const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{KEY, Options, SECRET, TestApp, TestDb, spawn_app, spawn_with};
+use crate::helpers::{KEY, Options, SECRET, TestApp, TestDb, ci, spawn_app, spawn_with};
 use crate::push::{Push, now, scan};
 
 /// `Application::build`'s refusal of `settings`, as one line.
@@ -458,4 +458,62 @@ async fn a_scan_after_a_binding_code_expired_binds_nothing() {
         .expect("JSON");
     assert!(user["current"].is_null(), "{user}");
     assert_eq!(user["history"][0]["status"], "expired");
+}
+
+/// Debian's Chromium, which `.ci/run` installs.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The DOM Chromium renders at `url`, and its console (stderr).
+async fn render(url: String) -> (String, String) {
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output = Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+            ])
+            .arg(format!("--user-data-dir={}", dir.path().display()))
+            .arg(&url)
+            .output()
+            .expect("run chromium");
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("chromium task")
+}
+
+#[tokio::test]
+async fn the_pages_work_under_their_policy() {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        assert!(!ci(), "CI=true but {CHROMIUM} is missing");
+        eprintln!("{CHROMIUM} missing: skipping the policy test (CI=true makes this a failure)");
+        return;
+    }
+    let app = spawn_app().await;
+    let (docs, console) = render(format!("{}/docs/", app.address)).await;
+    assert!(
+        docs.contains(r#"class="title">qrscene"#),
+        "the Swagger UI rendered the document:\n{console}"
+    );
+    let (dashboard, dashboard_console) = render(format!("{}/dashboard#key={KEY}", app.address)).await;
+    assert!(
+        dashboard.contains(r#"data-ready="true""#),
+        "{dashboard_console}"
+    );
+    for console in [console, dashboard_console] {
+        assert!(
+            !console.contains("Content Security Policy"),
+            "a policy violation:\n{console}"
+        );
+    }
 }
