@@ -213,3 +213,39 @@ async fn bindings_bind_on_first_scan_expire_and_keep_history() {
     }
     assert_eq!(app.get("/api/v1/bindings/99999").await.status(), 404);
 }
+
+#[tokio::test]
+async fn the_current_binding_is_found_beyond_the_listed_history() {
+    let app = spawn_app().await;
+    let first: Value = app
+        .post("/api/v1/bindings", &json!({"external_user_id": "crm-many"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    scan_code(&app, &first["qrcode"], "oMany", false).await;
+    for _ in 0..50 {
+        let response = app
+            .post("/api/v1/bindings", &json!({"external_user_id": "crm-many"}))
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    let user: Value = app
+        .get("/api/v1/bindings?external_user_id=crm-many")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let history = user["history"].as_array().unwrap();
+    assert_eq!(history.len(), 50);
+    assert!(history.iter().all(|b| b["status"] == "pending"));
+    assert!(history.iter().all(|b| b["id"] != first["id"]));
+    assert_eq!(user["current"]["id"], first["id"], "{user}");
+    assert_eq!(user["current"]["openid"], "oMany");
+    assert_eq!(user["current"]["status"], "bound");
+
+    let control = app.get("/api/v1/bindings?external_user_id=crm%01").await;
+    assert_eq!(control.status(), 400);
+    let error: Value = control.json().await.unwrap();
+    assert_eq!(error["field"], "external_user_id");
+}

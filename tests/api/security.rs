@@ -505,7 +505,8 @@ async fn the_pages_work_under_their_policy() {
         docs.contains(r#"class="title">qrscene"#),
         "the Swagger UI rendered the document:\n{console}"
     );
-    let (dashboard, dashboard_console) = render(format!("{}/dashboard#key={KEY}", app.address)).await;
+    let (dashboard, dashboard_console) =
+        render(format!("{}/dashboard#key={KEY}", app.address)).await;
     assert!(
         dashboard.contains(r#"data-ready="true""#),
         "{dashboard_console}"
