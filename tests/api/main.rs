@@ -17,6 +17,7 @@ mod openapi;
 mod push;
 mod scans;
 mod security;
+mod security_http;
 mod stats_rollup;
 mod tokens;
 mod upstream;
