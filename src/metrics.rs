@@ -2,6 +2,8 @@
 //!
 //! - `qrscene_http_requests_total{method, route, status}` and
 //!   `qrscene_http_request_duration_seconds{method, route}`: every request, by route pattern.
+//!   Labels come from fixed sets, never from the request: `method` is one of the common
+//!   methods or `other`, `route` a pattern of the route table or `unmatched`.
 //! - `qrscene_qr_generations_total{kind, status}`: generation attempts, as logged.
 //! - `qrscene_wechat_token_fetches_total`: access tokens fetched from WeChat.
 //! - `qrscene_callback_pushes_total{kind, duplicate}`: pushes stored (or recognised as retries).
