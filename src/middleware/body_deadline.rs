@@ -43,7 +43,8 @@ pub async fn limit_body_time(
         payload => req.set_payload(Payload::Stream {
             payload: Box::pin(Deadline {
                 inner: payload,
-                sleep: Box::pin(tokio::time::sleep(deadline)),
+                deadline: tokio::time::Instant::now() + deadline,
+                sleep: None,
                 timed_out: Rc::clone(&timed_out),
                 done: false,
             }),
@@ -67,10 +68,12 @@ pub async fn limit_body_time(
     Ok(response.into_response(answer).map_into_right_body())
 }
 
-/// A body stream that fails once its deadline has passed.
+/// A body stream that fails once its deadline has passed. The timer is armed only when the
+/// body is not there yet: a body that came with its headers (a push, most JSON) costs none.
 struct Deadline<S> {
     inner: S,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    deadline: tokio::time::Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     timed_out: Rc<Cell<bool>>,
     done: bool,
 }
@@ -89,7 +92,11 @@ where
             self.done = item.is_none();
             return Poll::Ready(item);
         }
-        if self.sleep.as_mut().poll(cx).is_ready() {
+        let deadline = self.deadline;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if sleep.as_mut().poll(cx).is_ready() {
             self.done = true;
             self.timed_out.set(true);
             return Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(

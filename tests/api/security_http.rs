@@ -149,6 +149,43 @@ async fn a_stalled_body_gets_408_and_its_connection_closed() {
 }
 
 #[tokio::test]
+async fn a_trickling_body_gets_408_when_its_whole_time_is_up() {
+    let app = spawn_with(Options {
+        tweak: quick_timeouts,
+        ..Options::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /api/v1/qrcodes HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let started = Instant::now();
+    // A byte every 100 ms never leaves the connection idle for long, but the body's
+    // deadline counts from its headers.
+    let mut answer = String::new();
+    for _ in 0..40 {
+        if stream.write_all(b" ").await.is_err() {
+            break;
+        }
+        let (part, _, closed) = answer_within(&mut stream, Duration::from_millis(100)).await;
+        answer.push_str(&part);
+        if closed {
+            break;
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn stalled_headers_get_408_within_the_header_timeout() {
     let app = spawn_with(Options {
         tweak: quick_timeouts,
