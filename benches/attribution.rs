@@ -78,8 +78,8 @@ async fn main() -> anyhow::Result<()> {
     let scratch = common::Scratch::new(Some(&args.database)).await?;
     let settings = Settings {
         listen: "127.0.0.1:0".parse()?,
-        database_url: scratch.url.clone(),
-        redis_url: Some(args.redis.clone()),
+        database_url: scratch.url.clone().into(),
+        redis_url: Some(args.redis.clone().into()),
         wechat_token: Some(TOKEN.into()),
         ..Settings::default()
     };

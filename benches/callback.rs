@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
     let scratch = common::Scratch::new(args.database.as_deref()).await?;
     let settings = Settings {
         listen: "127.0.0.1:0".parse()?,
-        database_url: scratch.url.clone(),
+        database_url: scratch.url.clone().into(),
         db_max_connections: args.pool,
         wechat_token: Some(TOKEN.into()),
         wechat_encoding_aes_key: Some(AES_KEY.into()),

@@ -40,13 +40,13 @@ async fn main() -> anyhow::Result<()> {
     let fake = FakeWeChat::start("wxbench", "secret").await?;
     let settings = Settings {
         listen: "127.0.0.1:0".parse()?,
-        database_url: scratch.url.clone(),
+        database_url: scratch.url.clone().into(),
         db_max_connections: args.pool,
-        redis_url: args.redis.clone(),
+        redis_url: args.redis.clone().map(Into::into),
         wechat_appid: Some("wxbench".into()),
         wechat_secret: Some("secret".into()),
         wechat_api_base: fake.base_url().to_owned(),
-        api_keys: Some("bench:bench-key".into()),
+        api_keys: Some("bench:bench-key-0123456789abcdef".into()),
         ..Settings::default()
     };
     let app = Application::build(settings).await?;
@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
             });
             let sent = http
                 .post(&url)
-                .bearer_auth("bench-key")
+                .bearer_auth("bench-key-0123456789abcdef")
                 .json(&body)
                 .send()
                 .await;

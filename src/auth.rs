@@ -15,17 +15,36 @@ pub struct ApiKeys {
     legacy_open: bool,
 }
 
-/// `QRSCENE_API_KEYS` is not a list of `name:key` pairs.
+/// Shortest key accepted: 24 characters (a guessable key opens the whole API).
+pub const MIN_KEY_LEN: usize = 24;
+
+/// `QRSCENE_API_KEYS` is not a list of `name:key` pairs with long enough keys.
 #[derive(Debug, thiserror::Error)]
-#[error("QRSCENE_API_KEYS: entry {0} is not of the form name:key (both non-empty)")]
-pub struct KeysError(usize);
+pub enum KeysError {
+    /// An entry is not `name:key`.
+    #[error("QRSCENE_API_KEYS: entry {0} is not of the form name:key (both non-empty)")]
+    Malformed(usize),
+    /// A key is too short (the message names the entry, never the key).
+    #[error(
+        "QRSCENE_API_KEYS: the key of entry {entry} ({name}) has {len} characters; at least \
+         {MIN_KEY_LEN} are required (e.g. `openssl rand -hex 24`)"
+    )]
+    TooShort {
+        /// Position of the entry, from 1.
+        entry: usize,
+        /// Its name.
+        name: String,
+        /// Its key's length.
+        len: usize,
+    },
+}
 
 impl ApiKeys {
     /// Parses `name:key,name:key`. `open` serves callers without a key (sandbox or
     /// `QRSCENE_ALLOW_ANONYMOUS`); it only applies when no key is configured.
     ///
     /// # Errors
-    /// An entry without a name or a key.
+    /// An entry without a name or a key, or a key shorter than [`MIN_KEY_LEN`].
     pub fn parse(
         list: Option<&SecretString>,
         open: bool,
@@ -34,12 +53,21 @@ impl ApiKeys {
         let mut keys = Vec::new();
         if let Some(list) = list {
             for (i, entry) in list.expose_secret().split(',').map(str::trim).enumerate() {
-                match entry.split_once(':') {
+                let (name, key) = match entry.split_once(':') {
                     Some((name, key)) if !name.trim().is_empty() && !key.trim().is_empty() => {
-                        keys.push((name.trim().to_owned(), SecretString::from(key.trim())));
+                        (name.trim(), key.trim())
                     }
-                    _ => return Err(KeysError(i + 1)),
+                    _ => return Err(KeysError::Malformed(i + 1)),
+                };
+                let len = key.chars().count();
+                if len < MIN_KEY_LEN {
+                    return Err(KeysError::TooShort {
+                        entry: i + 1,
+                        name: name.to_owned(),
+                        len,
+                    });
                 }
+                keys.push((name.to_owned(), SecretString::from(key)));
             }
         }
         let open = open && keys.is_empty();
@@ -71,8 +99,7 @@ impl ApiKeys {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(bearer_token);
         match presented.and_then(|key| self.find(key)) {
             Some(name) => Ok(Caller {
                 key_name: Some(name.to_owned()),
@@ -81,6 +108,16 @@ impl ApiKeys {
             None => Err(ApiError::Unauthorized),
         }
     }
+}
+
+/// The credentials of an `Authorization` value of the `Bearer` scheme, whose name is
+/// case-insensitive (RFC 7235 section 2.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// An authorized caller of the JSON API; `key_name` is logged with what it creates.
@@ -126,15 +163,44 @@ impl FromRequest for LegacyCaller {
 mod tests {
     use super::*;
 
+    const K1: &str = "k1-0123456789abcdef012345";
+    const K2: &str = "k2-0123456789abcdef012345";
+
     #[test]
     fn parses_named_keys_and_rejects_malformed_entries() {
-        let keys = ApiKeys::parse(Some(&"crm:k1, login:k2".into()), true, false).unwrap();
-        assert_eq!(keys.find("k2"), Some("login"));
+        let list = format!("crm:{K1}, login:{K2}");
+        let keys = ApiKeys::parse(Some(&list.as_str().into()), true, false).unwrap();
+        assert_eq!(keys.find(K2), Some("login"));
         assert_eq!(keys.find("k3"), None);
         assert!(!keys.open, "configured keys close the API");
-        let err = ApiKeys::parse(Some(&"crm:k1,broken".into()), false, false)
+        let broken = format!("crm:{K1},broken");
+        let err = ApiKeys::parse(Some(&broken.as_str().into()), false, false)
             .err()
             .unwrap();
         assert!(err.to_string().contains("entry 2"));
+    }
+
+    #[test]
+    fn keys_shorter_than_24_characters_are_refused_without_showing_them() {
+        let list = format!("crm:{K1},login:0123456789abcdef0123456");
+        let err = ApiKeys::parse(Some(&list.as_str().into()), false, false)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("entry 2 (login) has 23 characters; at least 24"),
+            "{err}"
+        );
+        assert!(!err.contains("0123456789abcdef0123456"), "{err}");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer"), None);
+        assert_eq!(bearer_token("Bearer "), None);
     }
 }

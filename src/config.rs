@@ -1,13 +1,21 @@
 //! Settings: one struct, layered as defaults < TOML file (`--config`) < environment.
 //!
 //! The environment variable names are the service's public interface (see the README), so
-//! they are mapped explicitly instead of being derived from field names.
+//! they are mapped explicitly ([`env`]) instead of being derived from field names, and an
+//! unknown `QRSCENE_*`/`WECHAT_*` variable or TOML key refuses to start. [`Settings::check`]
+//! refuses the combinations that would open the service by accident (half of the WeChat
+//! credentials, sandbox mode on a public address).
+
+mod check;
+pub mod env;
+
+pub use check::ConfigError;
 
 use std::net::SocketAddr;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
-use secrecy::SecretString;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Which WeChat API hands out access tokens.
@@ -21,18 +29,20 @@ pub enum TokenMode {
     Classic,
 }
 
-/// Every setting of the service.
+/// Every setting of the service. A field that is not given takes its [`Default`].
 #[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address the HTTP server binds (`QRSCENE_LISTEN`).
     pub listen: SocketAddr,
-    /// `sqlite://...` or `postgres://...` (`DATABASE_URL`).
-    pub database_url: String,
+    /// `sqlite://...` or `postgres://...` (`DATABASE_URL`); secret, as it may carry a password.
+    pub database_url: SecretString,
     /// Maximum connections of the database pool (`QRSCENE_DB_MAX_CONNECTIONS`).
     pub db_max_connections: u32,
-    /// Redis for the shared token cache and lock; unset means in-process (`REDIS_URL`).
-    pub redis_url: Option<String>,
-    /// The Official Account's appid; unset means sandbox mode (`WECHAT_APPID`).
+    /// Redis for the shared token cache and lock; unset means in-process (`REDIS_URL`);
+    /// secret, as it may carry a password.
+    pub redis_url: Option<SecretString>,
+    /// The Official Account's appid; unset with the secret means sandbox mode (`WECHAT_APPID`).
     pub wechat_appid: Option<String>,
     /// The Official Account's secret (`WECHAT_SECRET`).
     pub wechat_secret: Option<SecretString>,
@@ -77,6 +87,27 @@ pub struct Settings {
     /// How often the rollups take in new events, in milliseconds
     /// (`QRSCENE_STATS_REFRESH_MS`; 0 turns the refresher off).
     pub stats_refresh_ms: u64,
+    /// Sandbox mode explicitly wanted: allows it on a listen address that is not loopback
+    /// (`QRSCENE_SANDBOX`).
+    pub sandbox: bool,
+    /// Comma-separated IPs or CIDRs of the reverse proxies whose `Forwarded`/`X-Forwarded-For`
+    /// is believed for the client address in logs (`QRSCENE_TRUSTED_PROXIES`).
+    pub trusted_proxies: String,
+    /// Open connections per instance at most; more wait in the listen backlog
+    /// (`QRSCENE_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, in milliseconds; then 408
+    /// (`QRSCENE_HEADER_TIMEOUT_MS`).
+    pub header_timeout_ms: u64,
+    /// Time a client has to send a request's body once its headers arrived, in
+    /// milliseconds; then 408 and the connection is closed (`QRSCENE_BODY_TIMEOUT_MS`).
+    pub body_timeout_ms: u64,
+    /// How long an idle keep-alive connection stays open, in milliseconds; 0 closes every
+    /// connection after its response (`QRSCENE_KEEP_ALIVE_MS`).
+    pub keep_alive_ms: u64,
+    /// Time a client has to close its side once the server closed, in milliseconds
+    /// (`QRSCENE_DISCONNECT_TIMEOUT_MS`).
+    pub disconnect_timeout_ms: u64,
 }
 
 /// Defaults, as documented in the README.
@@ -106,71 +137,50 @@ impl Default for Settings {
             event_committers: 4,
             stats_tz: "Asia/Shanghai".into(),
             stats_refresh_ms: 2_000,
+            sandbox: false,
+            trusted_proxies: String::new(),
+            max_connections: 2_048,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 10_000,
+            keep_alive_ms: 5_000,
+            disconnect_timeout_ms: 1_000,
         }
     }
 }
 
-/// Environment variable -> settings field.
-const ENV_KEYS: &[(&str, &str)] = &[
-    ("QRSCENE_LISTEN", "listen"),
-    ("DATABASE_URL", "database_url"),
-    ("QRSCENE_DB_MAX_CONNECTIONS", "db_max_connections"),
-    ("REDIS_URL", "redis_url"),
-    ("WECHAT_APPID", "wechat_appid"),
-    ("WECHAT_SECRET", "wechat_secret"),
-    ("WECHAT_API_BASE", "wechat_api_base"),
-    ("WECHAT_MP_BASE", "wechat_mp_base"),
-    ("WECHAT_TOKEN_MODE", "wechat_token_mode"),
-    ("WECHAT_TIMEOUT_MS", "wechat_timeout_ms"),
-    ("QRSCENE_API_KEYS", "api_keys"),
-    ("QRSCENE_ALLOW_ANONYMOUS", "allow_anonymous"),
-    ("QRSCENE_LEGACY_OPEN", "legacy_open"),
-    ("QRSCENE_DEFAULT_EXPIRE_SECONDS", "default_expire_seconds"),
-    ("QRSCENE_LOG_JSON", "log_json"),
-    ("WECHAT_TOKEN", "wechat_token"),
-    ("WECHAT_ENCODING_AES_KEY", "wechat_encoding_aes_key"),
-    (
-        "WECHAT_ENCODING_AES_KEY_PREVIOUS",
-        "wechat_encoding_aes_key_previous",
-    ),
-    ("WECHAT_MAX_CLOCK_SKEW_SECS", "wechat_max_clock_skew_secs"),
-    ("QRSCENE_BENCH_ROUTES", "bench_routes"),
-    ("QRSCENE_EVENT_COMMITTERS", "event_committers"),
-    ("QRSCENE_STATS_TZ", "stats_tz"),
-    ("QRSCENE_STATS_REFRESH_MS", "stats_refresh_ms"),
-];
-
 impl Settings {
-    /// Loads defaults, then the TOML file if given, then the environment.
+    /// Loads defaults, then the TOML file if given, then the environment, after checking
+    /// that every `QRSCENE_*`/`WECHAT_*` variable set is one of ours.
     ///
     /// # Errors
-    /// A value of the wrong type, or a file that cannot be read, names the offending key.
-    pub fn load(file: Option<&std::path::Path>) -> Result<Self, Box<figment::Error>> {
-        let mut figment = Figment::from(Serialized::defaults(DefaultsView::default()));
+    /// An unknown variable (named, with the closest known one), a value of the wrong type,
+    /// an unknown key in the file, or a file that cannot be read.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        env::check_names(std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()))?;
+        let mut figment = Figment::new();
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env = Env::raw().filter_map(|key| {
-            ENV_KEYS
-                .iter()
-                .find(|(var, _)| key.as_str().eq_ignore_ascii_case(var))
-                .map(|(_, field)| (*field).into())
-        });
-        let mut settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
+        let vars = Env::raw().filter_map(|key| env::field_of(key.as_str()).map(Into::into));
+        let mut settings: Settings = figment
+            .merge(vars)
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         settings.normalize();
         Ok(settings)
     }
 
     /// Empty strings in the environment mean "unset".
     fn normalize(&mut self) {
-        use secrecy::ExposeSecret;
-        if self.redis_url.as_deref().is_some_and(str::is_empty) {
-            self.redis_url = None;
-        }
-        if self.wechat_appid.as_deref().is_some_and(str::is_empty) {
+        if self
+            .wechat_appid
+            .as_deref()
+            .is_some_and(|s| s.trim().is_empty())
+        {
             self.wechat_appid = None;
         }
         for secret in [
+            &mut self.redis_url,
             &mut self.wechat_secret,
             &mut self.api_keys,
             &mut self.wechat_token,
@@ -186,84 +196,12 @@ impl Settings {
         }
     }
 
-    /// Whether the service talks to the in-process simulation instead of WeChat.
+    /// Whether the service talks to the in-process simulation instead of WeChat (neither
+    /// credential is set; [`Settings::check`] refuses one without the other).
     pub fn sandbox(&self) -> bool {
-        self.wechat_appid.is_none() || self.wechat_secret.is_none()
-    }
-}
-
-/// The serializable part of the defaults (secrets are never serialized).
-#[derive(Serialize)]
-struct DefaultsView {
-    listen: SocketAddr,
-    database_url: String,
-    db_max_connections: u32,
-    wechat_api_base: String,
-    wechat_mp_base: String,
-    wechat_token_mode: TokenMode,
-    wechat_timeout_ms: u64,
-    allow_anonymous: bool,
-    legacy_open: bool,
-    default_expire_seconds: u32,
-    log_json: bool,
-    wechat_max_clock_skew_secs: u64,
-    bench_routes: bool,
-    event_committers: usize,
-    stats_tz: String,
-    stats_refresh_ms: u64,
-}
-
-impl Default for DefaultsView {
-    fn default() -> Self {
-        let d = Settings::default();
-        Self {
-            listen: d.listen,
-            database_url: d.database_url,
-            db_max_connections: d.db_max_connections,
-            wechat_api_base: d.wechat_api_base,
-            wechat_mp_base: d.wechat_mp_base,
-            wechat_token_mode: d.wechat_token_mode,
-            wechat_timeout_ms: d.wechat_timeout_ms,
-            allow_anonymous: d.allow_anonymous,
-            legacy_open: d.legacy_open,
-            default_expire_seconds: d.default_expire_seconds,
-            log_json: d.log_json,
-            wechat_max_clock_skew_secs: d.wechat_max_clock_skew_secs,
-            bench_routes: d.bench_routes,
-            event_committers: d.event_committers,
-            stats_tz: d.stats_tz,
-            stats_refresh_ms: d.stats_refresh_ms,
-        }
+        !check::is_set(self.wechat_appid.as_deref()) || self.wechat_secret.is_none()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_field_has_a_default_and_a_file_overrides_it() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let empty = dir.path().join("empty.toml");
-        std::fs::write(&empty, "").expect("write");
-        let loaded = Settings::load(Some(&empty));
-        assert!(loaded.is_ok(), "{loaded:?}");
-
-        let file = dir.path().join("qrscene.toml");
-        std::fs::write(
-            &file,
-            "stats_tz = \"Europe/Berlin\"\nstats_refresh_ms = 500\n",
-        )
-        .expect("write");
-        let settings = Settings::load(Some(&file));
-        if std::env::var_os("QRSCENE_STATS_TZ").is_none() {
-            assert_eq!(
-                settings.as_ref().map(|s| s.stats_tz.as_str()).ok(),
-                Some("Europe/Berlin")
-            );
-        }
-        if std::env::var_os("QRSCENE_STATS_REFRESH_MS").is_none() {
-            assert_eq!(settings.map(|s| s.stats_refresh_ms).ok(), Some(500));
-        }
-    }
-}
+mod tests;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod generation;
 pub mod image;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 pub mod paging;
 pub mod routes;

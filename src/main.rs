@@ -4,7 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use qrscene::{config::Settings, db, startup::Application, telemetry, wechat::fake::FakeWeChat};
+use qrscene::{
+    config::Settings,
+    db,
+    startup::{Application, Fatal},
+    telemetry,
+    wechat::fake::FakeWeChat,
+};
+use secrecy::ExposeSecret;
 
 #[derive(Parser)]
 #[command(version, about = "Parametric WeChat QR codes and their scans")]
@@ -37,7 +44,7 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> Result<(), Fatal> {
     qrscene::wechat::client::install_crypto_provider();
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
@@ -49,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Migrate => {
-            let conn = db::connect(&settings.database_url, 1).await?;
+            let conn = db::connect(settings.database_url.expose_secret(), 1).await?;
             db::migrate(&conn).await?;
             tracing::info!("migrations applied");
         }

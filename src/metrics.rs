@@ -2,6 +2,8 @@
 //!
 //! - `qrscene_http_requests_total{method, route, status}` and
 //!   `qrscene_http_request_duration_seconds{method, route}`: every request, by route pattern.
+//!   Labels come from fixed sets, never from the request: `method` is one of the common
+//!   methods or `other`, `route` a pattern of the route table or `unmatched`.
 //! - `qrscene_qr_generations_total{kind, status}`: generation attempts, as logged.
 //! - `qrscene_wechat_token_fetches_total`: access tokens fetched from WeChat.
 //! - `qrscene_callback_pushes_total{kind, duplicate}`: pushes stored (or recognised as retries).
@@ -16,6 +18,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -82,7 +85,28 @@ fn describe() {
     describe_counter!("qrscene_scan_waits_total", "Waits for a scan, by outcome");
 }
 
-/// Counts and times every request by its route pattern (unmatched: `other`).
+/// Methods counted by name; any other is `other`.
+const METHODS: &[Method] = &[
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::HEAD,
+    Method::OPTIONS,
+];
+
+/// The label of `method`: one of [`METHODS`] or `other`, so that a client inventing methods
+/// cannot add series.
+pub fn method_label(method: &Method) -> &'static str {
+    METHODS
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
+}
+
+/// Counts and times every request by its method ([`method_label`]) and its route pattern,
+/// `unmatched` when no route matched: labels come from fixed sets, never from the request.
 ///
 /// # Errors
 /// Those of the wrapped service.
@@ -91,15 +115,16 @@ pub async fn track(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let response = next.call(req).await?;
-    // The pattern is known once the router has matched the request.
+    // The pattern is known once the router has matched the request; patterns come from the
+    // route table, so they are a fixed set too.
     let route = response
         .request()
         .match_pattern()
-        .unwrap_or_else(|| "other".to_owned());
+        .unwrap_or_else(|| "unmatched".to_owned());
     let status = response.status().as_u16().to_string();
-    metrics::counter!("qrscene_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("qrscene_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("qrscene_http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());

@@ -10,7 +10,9 @@ use anyhow::Context;
 use redis::aio::ConnectionManager;
 use tracing_actix_web::TracingLogger;
 
-use secrecy::SecretString;
+use actix_web::http::KeepAlive;
+use actix_web::middleware::from_fn;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::ApiKeys;
 use crate::callback::sandbox::SelfCallback;
@@ -19,6 +21,9 @@ use crate::callback::verify::CallbackKeys;
 use crate::config::Settings;
 use crate::db;
 use crate::generation::Generations;
+use crate::middleware::body_deadline::{self, BodyDeadline};
+use crate::middleware::client_ip::TrustedProxies;
+use crate::middleware::headers;
 use crate::routes::{
     self,
     attribution::ReadDb,
@@ -27,6 +32,7 @@ use crate::routes::{
 };
 use crate::scans::bus::ScanBus;
 use crate::tasks::Tasks;
+use crate::telemetry::RootSpan;
 use crate::wechat::client::ApiClient;
 use crate::wechat::qrcode::ExpireSeconds;
 use crate::wechat::sandbox::Sandbox;
@@ -56,6 +62,7 @@ impl Application {
     /// # Errors
     /// A setting is invalid, a service cannot be reached, or the address cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check()?;
         let sandbox = settings.sandbox();
         let keys = ApiKeys::parse(
             settings.api_keys.as_ref(),
@@ -73,9 +80,13 @@ impl Application {
             settings.default_expire_seconds.into(),
         )?;
 
-        let db = db::connect(&settings.database_url, settings.db_max_connections)
-            .await
-            .context("cannot open the database (DATABASE_URL)")?;
+        let trusted_proxies = TrustedProxies::parse(&settings.trusted_proxies)?;
+        let db = db::connect(
+            settings.database_url.expose_secret(),
+            settings.db_max_connections,
+        )
+        .await
+        .context("cannot open the database (DATABASE_URL)")?;
         db::migrate(&db)
             .await
             .context("database migrations failed")?;
@@ -102,7 +113,7 @@ impl Application {
         }
 
         let redis = match &settings.redis_url {
-            Some(url) => Some(connect_redis(url).await?),
+            Some(url) => Some(connect_redis(url.expose_secret()).await?),
             None => None,
         };
         let wechat = Arc::new(wechat(&settings, redis.clone())?);
@@ -115,7 +126,7 @@ impl Application {
             tracing::warn!("no QRSCENE_API_KEYS: the JSON API is open to anyone who can reach it");
         }
         tracing::info!(
-            database = db_kind(&settings.database_url),
+            database = db_kind(settings.database_url.expose_secret()),
             redis = redis.is_some(),
             sandbox,
             "qrscene starting"
@@ -129,7 +140,8 @@ impl Application {
         let callback_keys = callback_keys(&settings)?.map(web::Data::new);
         let bus = match (&settings.redis_url, &redis) {
             (Some(url), Some(conn)) => {
-                ScanBus::redis(url, conn.clone(), &mut tasks).context("invalid REDIS_URL")?
+                ScanBus::redis(url.expose_secret(), conn.clone(), &mut tasks)
+                    .context("invalid REDIS_URL")?
             }
             _ => ScanBus::local(),
         };
@@ -156,10 +168,21 @@ impl Application {
             committers,
         });
         let metrics = web::Data::new(Metrics(crate::metrics::install()));
+        let trusted_proxies = web::Data::new(trusted_proxies);
+        let limits = ConnectionLimits::of(&settings);
+        let body_deadline = web::Data::new(BodyDeadline(Duration::from_millis(
+            settings.body_timeout_ms,
+        )));
         let server = HttpServer::new(move || {
+            // The last wrapped runs first: the span covers everything, the metrics see the
+            // final status, every answer gets the headers.
             let mut app = App::new()
-                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
-                .wrap(TracingLogger::default())
+                .wrap(from_fn(body_deadline::limit_body_time))
+                .wrap(from_fn(headers::security_headers))
+                .wrap(from_fn(crate::metrics::track))
+                .wrap(TracingLogger::<RootSpan>::new())
+                .app_data(trusted_proxies.clone())
+                .app_data(body_deadline.clone())
                 .app_data(metrics.clone())
                 .app_data(generations.clone())
                 .app_data(keys.clone())
@@ -181,6 +204,11 @@ impl Application {
                 },
             )
         })
+        .workers(limits.workers)
+        .max_connections(limits.per_worker)
+        .keep_alive(limits.keep_alive)
+        .client_request_timeout(Duration::from_millis(settings.header_timeout_ms))
+        .client_disconnect_timeout(Duration::from_millis(settings.disconnect_timeout_ms))
         .listen(listener)?
         .run();
         Ok(Self {
@@ -212,6 +240,30 @@ impl Application {
         let aborted = self.tasks.shutdown(SHUTDOWN_BOUND).await;
         tracing::info!(aborted, "stopped");
         served
+    }
+}
+
+/// Per-connection limits of the server: the connection cap of the instance, shared out
+/// among the workers (actix counts per worker), and the idle keep-alive.
+struct ConnectionLimits {
+    workers: usize,
+    per_worker: usize,
+    keep_alive: KeepAlive,
+}
+
+impl ConnectionLimits {
+    fn of(settings: &Settings) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        // No more workers than connections, so that a small cap is exact.
+        let workers = cores.min(settings.max_connections).max(1);
+        Self {
+            workers,
+            per_worker: settings.max_connections.div_ceil(workers).max(1),
+            keep_alive: match settings.keep_alive_ms {
+                0 => KeepAlive::Disabled,
+                ms => KeepAlive::Timeout(Duration::from_millis(ms)),
+            },
+        }
     }
 }
 
@@ -284,6 +336,22 @@ pub async fn connect_redis(url: &str) -> anyhow::Result<ConnectionManager> {
         .context("Redis did not answer within 5 s (REDIS_URL)")?
         .context("cannot connect to Redis (REDIS_URL)")?;
     Ok(manager)
+}
+
+/// A fatal error of the binary, printed on one line (`Error: outer: inner: ...`) rather
+/// than anyhow's multi-line report, so that a refusal to start reads as one log line.
+pub struct Fatal(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Fatal {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl std::fmt::Debug for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
 }
 
 fn db_kind(url: &str) -> &'static str {

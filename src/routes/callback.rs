@@ -176,8 +176,11 @@ pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> 
 pub async fn receive(
     push: Push,
     store: web::Data<EventStore>,
-    keys: web::Data<CallbackKeys>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, CallbackError> {
+    // Read through `keys`, not a `web::Data` extractor: without WECHAT_TOKEN that extractor
+    // would fail first, with a 500 in plain text instead of the documented 503.
+    let keys = keys(&req)?;
     let VerifiedPush { event, reply_to } = push.0;
     let kind = event.kind.as_str();
     let stored = tokio::time::timeout(STORE_DEADLINE, store.store(event))

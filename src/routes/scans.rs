@@ -11,7 +11,7 @@ use super::qrcodes::MpBase;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
-use crate::scans::bindings::{self, BindingView, NewBinding};
+use crate::scans::bindings::{self, BindingView, ExternalUserId, NewBinding};
 use crate::scans::bus::ScanBus;
 use crate::scans::wait::{FirstScan, MAX_WAIT_SECS, wait_for_scan};
 use crate::wechat::qrcode::LimitError;
@@ -120,19 +120,18 @@ pub async fn create_binding(
 #[tracing::instrument(skip_all)]
 pub async fn get_binding(
     _caller: Caller,
-    generations: web::Data<Generations>,
     db: web::Data<ReadDb>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(bindings::get(&db.0, &generations, id.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(bindings::get(&db.0, id.into_inner()).await?))
 }
 
 /// Query of the binding list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
-    /// Required: the user in the caller's system.
-    #[param(example = "user-42")]
+    /// Required: the user in the caller's system, 1 to 128 characters.
+    #[param(example = "user-42", min_length = 1, max_length = 128)]
     external_user_id: Option<String>,
 }
 
@@ -164,7 +163,6 @@ pub struct UserBindings<'a> {
 #[tracing::instrument(skip_all)]
 pub async fn user_bindings(
     _caller: Caller,
-    generations: web::Data<Generations>,
     db: web::Data<ReadDb>,
     query: web::Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -175,9 +173,10 @@ pub async fn user_bindings(
     else {
         return Err(LimitError::new("external_user_id", "is required").into());
     };
-    let (current, history) = bindings::of_user(&db.0, &generations, &user).await?;
+    let user = ExternalUserId::parse("external_user_id", user)?;
+    let (current, history) = bindings::of_user(&db.0, &user).await?;
     Ok(HttpResponse::Ok().json(UserBindings {
-        external_user_id: user,
+        external_user_id: user.into_inner(),
         current: current.as_ref(),
         history: &history,
     }))

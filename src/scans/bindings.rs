@@ -1,22 +1,24 @@
 //! Account binding and scan-to-login: a temporary code made for one user of the caller's
-//! system; the first scan of it binds that user to the scanner's openid. A user's current
-//! binding is their latest bound one; earlier ones stay as history.
+//! system; the first scan of it made before it expired binds that user to the scanner's
+//! openid (a later scan of an expired code binds nothing). A user's current binding is their
+//! latest bound one; earlier ones stay as history.
+
+mod query;
+mod user;
 
 use chrono::{DateTime, Utc};
-use entity::account_binding::{self, Column, Entity};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseConnection,
-    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
-};
+use entity::account_binding;
+use sea_orm::{ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, DatabaseConnection};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::wait::first_scan;
+use self::query::{BindingRow, Which};
+pub use self::user::ExternalUserId;
 use crate::error::ApiError;
 use crate::generation::request::{NewGeneration, Payload};
 use crate::generation::view::GenerationView;
 use crate::generation::{Created, Generations};
-use crate::wechat::qrcode::{ExpireSeconds, LimitError, QrKind};
+use crate::wechat::qrcode::{ExpireSeconds, QrKind};
 
 /// Expiry of a binding code when the caller gives none: 10 minutes.
 pub const DEFAULT_EXPIRE_SECONDS: i64 = 600;
@@ -41,9 +43,9 @@ pub struct NewBinding {
 pub enum Status {
     /// Not scanned yet; the code is still valid.
     Pending,
-    /// Scanned: `openid` is bound.
+    /// Scanned while its code was valid: `openid` is bound.
     Bound,
-    /// Not scanned before its code expired.
+    /// Not scanned before its code expired (a later scan binds nothing).
     Expired,
 }
 
@@ -82,19 +84,12 @@ pub async fn create(
     new: NewBinding,
     api_key: Option<String>,
 ) -> Result<BindingView, ApiError> {
-    let user = new.external_user_id;
-    if user.is_empty() || user.chars().count() > 128 || user.chars().any(char::is_control) {
-        return Err(LimitError::new(
-            "external_user_id",
-            "must be 1 to 128 characters without control characters",
-        )
-        .into());
-    }
+    let user = ExternalUserId::parse("external_user_id", new.external_user_id)?;
     let expire = ExpireSeconds::parse(
         "expire_seconds",
         new.expire_seconds.unwrap_or(DEFAULT_EXPIRE_SECONDS),
     )?;
-    let payload = serde_json::json!({ "purpose": "binding", "external_user_id": user });
+    let payload = serde_json::json!({ "purpose": "binding", "external_user_id": user.as_str() });
     let request = NewGeneration {
         kind: QrKind::Temporary,
         scene: None,
@@ -108,7 +103,7 @@ pub async fn create(
     let expires_at = generation.expires_at.unwrap_or(now);
     let row = account_binding::ActiveModel {
         id: NotSet,
-        external_user_id: Set(user),
+        external_user_id: Set(user.into_inner()),
         generation_id: Set(generation.id),
         api_key: Set(api_key),
         created_at: Set(now),
@@ -131,89 +126,52 @@ pub async fn create(
     Ok(view)
 }
 
-/// One binding, with its state derived from its code's first scan.
+/// One binding, with its state derived from its code's binding scan.
 ///
 /// # Errors
 /// Not found, or the database failed.
-pub async fn get(
-    db: &DatabaseConnection,
-    generations: &Generations,
-    id: i64,
-) -> Result<BindingView, ApiError> {
-    let row = Entity::find_by_id(id)
-        .one(db)
+pub async fn get(db: &DatabaseConnection, id: i64) -> Result<BindingView, ApiError> {
+    query::read(db, Which::Id(id))
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no binding with id {id}")))?;
-    view(db, generations, row).await
+        .into_iter()
+        .next()
+        .map(view)
+        .ok_or_else(|| ApiError::NotFound(format!("no binding with id {id}")))
 }
 
-/// The current binding of one external user (their latest bound one, among all their
-/// bindings), and their latest bindings, newest first.
+/// The current binding of one external user (the one whose binding scan is the latest,
+/// among all their bindings), and their latest bindings, newest first: two statements
+/// however many bindings there are.
 ///
 /// # Errors
 /// The database failed.
 pub async fn of_user(
     db: &DatabaseConnection,
-    generations: &Generations,
-    external_user_id: &str,
+    user: &ExternalUserId,
 ) -> Result<(Option<BindingView>, Vec<BindingView>), ApiError> {
-    let rows = Entity::find()
-        .filter(Column::ExternalUserId.eq(external_user_id))
-        .order_by_desc(Column::Id)
-        .limit(HISTORY)
-        .all(db)
-        .await?;
-    let mut views = Vec::with_capacity(rows.len());
-    for row in rows {
-        views.push(view(db, generations, row).await?);
-    }
-    // Bound means scanned: the binding whose first scan is the latest is the current one.
-    let latest_bound = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "SELECT b.id AS id FROM account_binding b \
-         JOIN wechat_event e ON e.generation_id = b.generation_id AND e.kind IN ('subscribe', 'scan') \
-         WHERE b.external_user_id = $1 GROUP BY b.id ORDER BY MIN(e.id) DESC LIMIT 1",
-        [external_user_id.into()],
-    );
-    let current = match IdRow::find_by_statement(latest_bound).one(db).await? {
-        Some(IdRow { id }) => match views.iter().position(|v| v.id == id) {
-            Some(i) => Some(views[i].clone()),
-            None => match Entity::find_by_id(id).one(db).await? {
-                Some(row) => Some(view(db, generations, row).await?),
-                None => None,
-            },
-        },
-        None => None,
-    };
-    Ok((current, views))
+    let history = query::read(db, Which::History(user, HISTORY)).await?;
+    let current = query::read(db, Which::Current(user)).await?;
+    Ok((
+        current.into_iter().next().map(view),
+        history.into_iter().map(view).collect(),
+    ))
 }
 
-#[derive(Debug, FromQueryResult)]
-struct IdRow {
-    id: i64,
-}
-
-async fn view(
-    db: &DatabaseConnection,
-    generations: &Generations,
-    row: account_binding::Model,
-) -> Result<BindingView, ApiError> {
-    let generation = generations.get(row.generation_id).await?;
-    let scan = first_scan(db, &generation).await?;
-    let status = match &scan {
+fn view(row: BindingRow) -> BindingView {
+    let status = match row.scan_id {
         Some(_) => Status::Bound,
         None if Utc::now() >= row.expires_at => Status::Expired,
         None => Status::Pending,
     };
-    Ok(BindingView {
+    BindingView {
         id: row.id,
         external_user_id: row.external_user_id,
         status,
-        openid: scan.as_ref().map(|s| s.openid.clone()),
-        bound_at: scan.map(|s| s.occurred_at),
+        openid: row.scan_openid,
+        bound_at: row.scan_at,
         qrcode_id: row.generation_id,
         expires_at: row.expires_at,
         created_at: row.created_at,
         qrcode: None,
-    })
+    }
 }

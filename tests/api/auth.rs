@@ -4,10 +4,13 @@ use serde_json::json;
 
 use crate::helpers::{KEY, Options, SECRET, TestDb, spawn_with};
 
+/// A second key, as long as keys must be.
+const OTHER: &str = "other-key-0123456789abcdef";
+
 #[tokio::test]
 async fn the_api_needs_a_known_key_and_logs_its_name() {
     let app = spawn_with(Options {
-        api_keys: Some(format!("crm:{KEY},login:other")),
+        api_keys: Some(format!("crm:{KEY},login:{OTHER}")),
         ..Options::default()
     })
     .await;
@@ -44,7 +47,7 @@ async fn the_api_needs_a_known_key_and_logs_its_name() {
     let ok = app
         .http
         .post(&url)
-        .bearer_auth("other")
+        .bearer_auth(OTHER)
         .json(&body)
         .send()
         .await
@@ -86,7 +89,7 @@ async fn credentials_without_keys_refuse_to_start_unless_anonymous_is_allowed() 
     let db = TestDb::new().await;
     let mut settings = qrscene::config::Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: db.url.clone(),
+        database_url: db.url.clone().into(),
         wechat_appid: Some("wxabc".into()),
         wechat_secret: Some(SECRET.into()),
         ..Default::default()

@@ -13,7 +13,7 @@ pub const SECRET: &str = "test-secret";
 /// The callback token of every test app.
 pub const CALLBACK_TOKEN: &str = "test-callback-token";
 /// The API key every test app accepts.
-pub const KEY: &str = "test-key";
+pub const KEY: &str = "test-key-0123456789abcdef";
 
 /// A database of one test: a temporary SQLite file, or a fresh Postgres database.
 pub struct TestDb {
@@ -118,6 +118,8 @@ pub struct Options {
     /// EncodingAESKey (safe mode) and the previous one.
     pub aes_key: Option<String>,
     pub aes_key_previous: Option<String>,
+    /// Changes the settings last (timeouts, limits, proxies, ...).
+    pub tweak: fn(&mut Settings),
 }
 
 impl Default for Options {
@@ -132,6 +134,7 @@ impl Default for Options {
             token_mode: TokenMode::Stable,
             aes_key: None,
             aes_key_previous: None,
+            tweak: |_| {},
         }
     }
 }
@@ -175,11 +178,11 @@ pub async fn spawn_instance(
         qrscene::telemetry::init(false);
     }
     let live = options.live;
-    let settings = Settings {
+    let mut settings = Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: database.url.clone(),
+        database_url: database.url.clone().into(),
         db_max_connections: 4,
-        redis_url: options.redis.clone(),
+        redis_url: options.redis.clone().map(Into::into),
         wechat_appid: live.then(|| appid.to_owned()),
         wechat_secret: live.then(|| SECRET.into()),
         wechat_api_base: fake.base_url().to_owned(),
@@ -193,6 +196,7 @@ pub async fn spawn_instance(
         wechat_encoding_aes_key_previous: options.aes_key_previous.as_deref().map(Into::into),
         ..Settings::default()
     };
+    (options.tweak)(&mut settings);
     let app = Application::build(settings).await.expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());

@@ -17,6 +17,8 @@ mod metrics;
 mod openapi;
 mod push;
 mod scans;
+mod security;
+mod security_http;
 mod stats_reference;
 mod stats_rollup;
 mod stats_zone;

@@ -322,7 +322,7 @@ async fn bench_mode_documents_its_ceiling_route() {
     let database = Arc::new(TestDb::new().await);
     let settings = Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: database.url.clone(),
+        database_url: database.url.clone().into(),
         db_max_connections: 4,
         api_keys: Some(format!("tester:{KEY}").into()),
         wechat_token: Some(CALLBACK_TOKEN.into()),

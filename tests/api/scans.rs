@@ -2,8 +2,10 @@
 //! bindings.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use qrscene::scans::bindings::{self, ExternalUserId};
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, redis_url, spawn_app, spawn_instance, spawn_with};
@@ -212,4 +214,53 @@ async fn bindings_bind_on_first_scan_expire_and_keep_history() {
         assert_eq!(error["field"], field);
     }
     assert_eq!(app.get("/api/v1/bindings/99999").await.status(), 404);
+}
+
+#[tokio::test]
+async fn the_current_binding_is_found_beyond_the_listed_history() {
+    let app = spawn_app().await;
+    let first: Value = app
+        .post("/api/v1/bindings", &json!({"external_user_id": "crm-many"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    scan_code(&app, &first["qrcode"], "oMany", false).await;
+    for _ in 0..50 {
+        let response = app
+            .post("/api/v1/bindings", &json!({"external_user_id": "crm-many"}))
+            .await;
+        assert_eq!(response.status(), 201);
+    }
+    let user: Value = app
+        .get("/api/v1/bindings?external_user_id=crm-many")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let history = user["history"].as_array().unwrap();
+    assert_eq!(history.len(), 50);
+    assert!(history.iter().all(|b| b["status"] == "pending"));
+    assert!(history.iter().all(|b| b["id"] != first["id"]));
+    assert_eq!(user["current"]["id"], first["id"], "{user}");
+    assert_eq!(user["current"]["openid"], "oMany");
+    assert_eq!(user["current"]["status"], "bound");
+
+    // However many bindings, the user's bindings are read in two statements.
+    let statements = Arc::new(AtomicUsize::new(0));
+    let mut db = app._database.connect().await;
+    let counter = Arc::clone(&statements);
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let user = ExternalUserId::parse("external_user_id", "crm-many".into()).unwrap();
+    let (current, history) = bindings::of_user(&db, &user).await.unwrap();
+    assert_eq!(statements.load(Ordering::SeqCst), 2);
+    assert_eq!(current.map(|c| c.openid), Some(Some("oMany".to_owned())));
+    assert_eq!(history.len(), 50);
+
+    let control = app.get("/api/v1/bindings?external_user_id=crm%01").await;
+    assert_eq!(control.status(), 400);
+    let error: Value = control.json().await.unwrap();
+    assert_eq!(error["field"], "external_user_id");
 }

@@ -368,7 +368,7 @@ async fn an_unknown_rollup_time_zone_refuses_to_start() {
     let test_db = TestDb::new().await;
     let settings = qrscene::config::Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: test_db.url.clone(),
+        database_url: test_db.url.clone().into(),
         stats_tz: "Mars/Olympus".into(),
         ..Default::default()
     };
