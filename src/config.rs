@@ -67,7 +67,8 @@ pub struct Settings {
     /// (`WECHAT_MAX_CLOCK_SKEW_SECS`).
     pub wechat_max_clock_skew_secs: u64,
     /// Mount `POST /wechat/ceiling`, a route that answers `success` without work, for the
-    /// callback benchmark (`QRSCENE_BENCH_ROUTES`).
+    /// callback benchmark (`QRSCENE_BENCH_ROUTES`). Only in builds with the cargo feature `bench`.
+    #[cfg(feature = "bench")]
     pub bench_routes: bool,
     /// Committer tasks storing pushes on Postgres (`QRSCENE_EVENT_COMMITTERS`).
     pub event_committers: usize,
@@ -102,6 +103,7 @@ impl Default for Settings {
             wechat_encoding_aes_key: None,
             wechat_encoding_aes_key_previous: None,
             wechat_max_clock_skew_secs: 300,
+            #[cfg(feature = "bench")]
             bench_routes: false,
             event_committers: 4,
             stats_tz: "Asia/Shanghai".into(),
@@ -134,6 +136,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "wechat_encoding_aes_key_previous",
     ),
     ("WECHAT_MAX_CLOCK_SKEW_SECS", "wechat_max_clock_skew_secs"),
+    #[cfg(feature = "bench")]
     ("QRSCENE_BENCH_ROUTES", "bench_routes"),
     ("QRSCENE_EVENT_COMMITTERS", "event_committers"),
     ("QRSCENE_STATS_TZ", "stats_tz"),
@@ -207,6 +210,7 @@ struct DefaultsView {
     default_expire_seconds: u32,
     log_json: bool,
     wechat_max_clock_skew_secs: u64,
+    #[cfg(feature = "bench")]
     bench_routes: bool,
     event_committers: usize,
     stats_tz: String,
@@ -229,6 +233,7 @@ impl Default for DefaultsView {
             default_expire_seconds: d.default_expire_seconds,
             log_json: d.log_json,
             wechat_max_clock_skew_secs: d.wechat_max_clock_skew_secs,
+            #[cfg(feature = "bench")]
             bench_routes: d.bench_routes,
             event_committers: d.event_committers,
             stats_tz: d.stats_tz,

@@ -1,10 +1,11 @@
-//! The `qrscene` binary: `serve` (the default), `migrate`, and `fake-wechat`.
+//! The `qrscene` binary: `serve` (the default), `migrate`, and `fake-wechat` (built with the
+//! default-on cargo feature `fake-wechat`, from the `qrscene-fake-wechat` crate).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use qrscene::{config::Settings, db, startup::Application, telemetry, wechat::fake::FakeWeChat};
+use qrscene::{config::Settings, db, startup::Application, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Parametric WeChat QR codes and their scans")]
@@ -23,6 +24,7 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Run a fake of WeChat's API for local development and benchmarks.
+    #[cfg(feature = "fake-wechat")]
     FakeWechat {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]
@@ -53,12 +55,13 @@ async fn main() -> anyhow::Result<()> {
             db::migrate(&conn).await?;
             tracing::info!("migrations applied");
         }
+        #[cfg(feature = "fake-wechat")]
         Command::FakeWechat {
             listen,
             appid,
             secret,
         } => {
-            let fake = FakeWeChat::start_on(&listen, &appid, &secret).await?;
+            let fake = qrscene_fake_wechat::FakeWeChat::start_on(&listen, &appid, &secret).await?;
             tracing::info!(
                 base_url = fake.base_url(),
                 appid,

@@ -130,6 +130,7 @@ impl Application {
         ));
         let bus = web::Data::new(bus);
         let self_callback = web::Data::new(SelfCallback::new(self_callback_url(local))?);
+        #[cfg(feature = "bench")]
         let bench_routes = settings.bench_routes;
 
         let generations = web::Data::new(Generations::new(db.clone(), wechat, default_expire));
@@ -162,6 +163,7 @@ impl Application {
                     if sandbox {
                         routes::configure_sandbox(cfg);
                     }
+                    #[cfg(feature = "bench")]
                     if bench_routes {
                         routes::configure_bench(cfg);
                     }

@@ -75,6 +75,7 @@ pub fn configure_sandbox(cfg: &mut ServiceConfig) {
 }
 
 /// The benchmark's ceiling: a route that answers `success` without work.
+#[cfg(feature = "bench")]
 pub fn configure_bench(cfg: &mut ServiceConfig) {
     cfg.service(
         Documented::new(

@@ -2,13 +2,10 @@
 //! them answers, and the Swagger UI page at /docs/ loads nothing from outside the server.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use qrscene::config::Settings;
-use qrscene::startup::Application;
 use serde_json::{Value, json};
 
-use crate::helpers::{CALLBACK_TOKEN, KEY, Options, TestDb, spawn_app, spawn_with};
+use crate::helpers::{KEY, Options, spawn_app, spawn_with};
 
 /// Every route `routes::configure` and `startup` mount in every mode, as (method, path) in
 /// OpenAPI form. Built from `.service(...)` in src/routes/mod.rs (with the paths of the
@@ -43,7 +40,8 @@ const ALWAYS: &[(&str, &str)] = &[
 ];
 /// `routes::configure_sandbox`: sandbox mode only.
 const SANDBOX: &[(&str, &str)] = &[("POST", "/sandbox/scan")];
-/// `routes::configure_bench`: bench mode only.
+/// `routes::configure_bench`: bench mode only (cargo feature `bench`).
+#[cfg(feature = "bench")]
 const BENCH: &[(&str, &str)] = &[("POST", "/wechat/ceiling")];
 
 const METHODS: &[&str] = &[
@@ -202,8 +200,14 @@ async fn sandbox_mode_documents_its_scan_route() {
     every_operation_is_routed(&app.http, &app.address, &doc).await;
 }
 
+#[cfg(feature = "bench")]
 #[tokio::test]
 async fn bench_mode_documents_its_ceiling_route() {
+    use crate::helpers::{CALLBACK_TOKEN, TestDb};
+    use qrscene::config::Settings;
+    use qrscene::startup::Application;
+    use std::sync::Arc;
+
     // The helpers have no bench option: a sandbox app with bench routes, built here.
     let database = Arc::new(TestDb::new().await);
     let settings = Settings {
