@@ -32,6 +32,8 @@ const TOKEN: &str = "bench-token";
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 /// The appid of sandbox mode, which safe-mode messages carry.
 const APPID: &str = "wxsandbox";
+/// The ceiling's label (its pushes may repeat: it stores nothing).
+const CEILING: &str = "ceiling (no work)";
 /// Generated codes whose tickets the pushes carry.
 const CODES: usize = 10_000;
 
@@ -67,6 +69,10 @@ struct Args {
     /// Server: RUST_LOG (default `info`, as in production).
     #[arg(long, default_value = "info")]
     log: String,
+    /// Profile the server during the measured part of each phase with `perf record -g`
+    /// (software clock; Debian's linux-perf), into `<DIR>/<phase>.perf.data`.
+    #[arg(long)]
+    perf: Option<PathBuf>,
     /// Run only these phases (`ceiling`, `plain`, `safe`; comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -134,10 +140,10 @@ struct Phase {
 
 /// Warms the server up, then measures pushes `first..first + pushes` to `path`.
 async fn phase(
+    name: &str,
     server: &Server,
     dir: &Path,
-    path: &str,
-    first: usize,
+    (path, first): (&str, usize),
     args: &Args,
     safe: Option<&MessageCrypto>,
 ) -> anyhow::Result<Phase> {
@@ -159,7 +165,27 @@ async fn phase(
     };
     wrk::run(&server.base, &file, warm)?;
     prepare(&file, path, first..first + args.pushes, safe)?;
+    let perf = match &args.perf {
+        None => None,
+        Some(out) => Some(
+            std::process::Command::new("perf")
+                .args(["record", "-q", "-e", "cpu-clock", "-F", "499", "-g", "-p"])
+                .arg(server.pid().to_string())
+                .arg("-o")
+                .arg(out.join(format!("{name}.perf.data")))
+                .stdout(std::process::Stdio::null())
+                .spawn()?,
+        ),
+    };
     let run = wrk::run(&server.base, &file, load)?;
+    if let Some(mut perf) = perf {
+        // perf stops and writes its file on SIGINT.
+        let pid = perf.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()?;
+        perf.wait()?;
+    }
     Ok(Phase {
         run,
         rss_kib: server.rss_kib(),
@@ -183,7 +209,7 @@ fn print(label: &str, p: &Phase) {
         p.rss_kib.0 / 1024,
         p.rss_kib.1 / 1024,
         r.requests,
-        if r.repeated > 0 {
+        if r.repeated > 0 && label != CEILING {
             format!(" ({} repeated)", r.repeated)
         } else {
             String::new()
@@ -199,6 +225,7 @@ fn loadavg() -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    qrscene::wechat::client::install_crypto_provider();
     let args = Args::parse();
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let scratch = common::Scratch::new(Some(&args.database)).await?;
@@ -224,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(redis) = &args.redis {
         env.push(("REDIS_URL", redis.clone()));
     }
-    server::run(&args.server, &["migrate"], &env)?;
+    server::run(&args.server, &["migrate"], &env, &log)?;
     let db = Database::connect(&scratch.url).await?;
     db.execute_unprepared(&format!(
         "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
@@ -241,11 +268,12 @@ async fn main() -> anyhow::Result<()> {
     if wanted("ceiling") || wanted("plain") {
         let server = Server::start(&args.server, &env, &log).await?;
         if wanted("ceiling") {
-            ceiling = Some(phase(&server, dir.path(), "/wechat/ceiling", 0, &args, None).await?);
+            let target = ("/wechat/ceiling", 0);
+            ceiling = Some(phase("ceiling", &server, dir.path(), target, &args, None).await?);
         }
         if wanted("plain") {
-            let first = 1_000_000;
-            plain = Some(phase(&server, dir.path(), "/wechat/callback", first, &args, None).await?);
+            let target = ("/wechat/callback", 1_000_000);
+            plain = Some(phase("plain", &server, dir.path(), target, &args, None).await?);
         }
         server.stop().await;
     }
@@ -254,9 +282,8 @@ async fn main() -> anyhow::Result<()> {
         env.push(("WECHAT_ENCODING_AES_KEY", AES_KEY.to_owned()));
         let server = Server::start(&args.server, &env, &log).await?;
         let crypto = MessageCrypto::new(EncodingAesKey::parse(AES_KEY)?, APPID);
-        let first = 2_000_000;
-        let path = "/wechat/callback";
-        safe = Some(phase(&server, dir.path(), path, first, &args, Some(&crypto)).await?);
+        let target = ("/wechat/callback", 2_000_000);
+        safe = Some(phase("safe", &server, dir.path(), target, &args, Some(&crypto)).await?);
         server.stop().await;
     }
 
@@ -288,7 +315,7 @@ async fn main() -> anyhow::Result<()> {
         args.log,
     );
     for (label, figures) in [
-        ("ceiling (no work)", &ceiling),
+        (CEILING, &ceiling),
         ("full path, plaintext", &plain),
         ("full path, safe mode (AES)", &safe),
     ] {

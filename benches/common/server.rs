@@ -32,13 +32,25 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Runs `binary args...` with only `env` of the server's variables, to completion.
+/// Runs `binary args...` with only `env` of the server's variables, to completion, its
+/// output appended to `log`.
 ///
 /// # Errors
 /// The program cannot be started or exits unsuccessfully.
-pub fn run(binary: &Path, args: &[&str], env: &[(&str, String)]) -> anyhow::Result<()> {
-    let status = command(binary, env).args(args).status()?;
-    anyhow::ensure!(status.success(), "{} {args:?}: {status}", binary.display());
+pub fn run(binary: &Path, args: &[&str], env: &[(&str, String)], log: &Path) -> anyhow::Result<()> {
+    let out = File::options().create(true).append(true).open(log)?;
+    let status = command(binary, env)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "{} {args:?}: {status}; see {}",
+        binary.display(),
+        log.display()
+    );
     Ok(())
 }
 
@@ -93,6 +105,11 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The server's resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM`).
