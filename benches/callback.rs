@@ -1,72 +1,107 @@
-//! The callback under load: signed subscribe-with-scene pushes with distinct openids and
-//! tickets of existing generations, against (1) a route of the same server that answers
-//! `success` without work (the ceiling), (2) the full plaintext path (verify, parse, store
-//! durably, link) and (3) the full safe-mode path. Prints requests/s, p50, p99 and peak
-//! memory of each, and the ratios. Not a test: it asserts nothing.
+//! The callback under load from another process, as WeChat's would come: wrk (Debian's
+//! package) posts signed pushes to a `qrscene` server running as a child process on a
+//! scratch Postgres database. Three phases, each after a warm-up:
+//! (1) the ceiling, `POST /wechat/ceiling`, a route of the same server that answers
+//! `success` without work; (2) the full durable path in plaintext (verify, parse, commit,
+//! link); (3) the same in safe mode (AES), on a second server with the key.
+//! Every push is distinct (its own FromUserName, CreateTime and nonce), so none is a retry;
+//! half are subscribes with the scene of a generated code, a quarter SCANs of one, a quarter
+//! plain subscribes. Prints requests/s, latency p50/p90/p99/max, errors, the server's RSS
+//! and the ratios to the targets. Not a test: it asserts nothing.
 //!
-//! cargo bench --bench callback -- --database postgres://postgres@127.0.0.1:5432/test
+//! cargo bench --features bench --bench callback -- --database postgres://postgres@127.0.0.1:5432/test
+//!
+//! `--server PATH` measures another build of the binary (e.g. an older commit's, which
+//! mounts the ceiling with QRSCENE_BENCH_ROUTES=true; that variable is always set here).
 
 mod common;
 
-use std::sync::Arc;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Parser;
-use qrscene::config::Settings;
-use qrscene::startup::Application;
 use qrscene::wechat::crypto::{EncodingAesKey, MessageCrypto};
 use qrscene::wechat::signature::sign;
 use sea_orm::{ConnectionTrait, Database};
 
+use common::server::{self, Server};
+use common::wrk::{self, Load};
+
 const TOKEN: &str = "bench-token";
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+/// The appid of sandbox mode, which safe-mode messages carry.
 const APPID: &str = "wxsandbox";
+/// The ceiling's label (its pushes may repeat: it stores nothing).
+const CEILING: &str = "ceiling (no work)";
+/// Generated codes whose tickets the pushes carry.
+const CODES: usize = 10_000;
 
 #[derive(Parser)]
 struct Args {
-    /// Postgres server URL (a scratch database is created next to it); SQLite file if unset.
+    /// Postgres server URL (a scratch database is created next to it and dropped after).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    database: String,
+    /// The `qrscene` binary to measure (default: the one cargo built with this bench).
+    #[arg(long, default_value = env!("CARGO_BIN_EXE_qrscene"))]
+    server: PathBuf,
+    /// Redis URL for the server (none: the in-process scan bus).
     #[arg(long)]
-    database: Option<String>,
+    redis: Option<String>,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
     /// Concurrent connections.
     #[arg(long, default_value_t = 64)]
-    clients: usize,
-    /// Pushes per phase.
-    #[arg(long, default_value_t = 20_000)]
-    requests: usize,
-    /// Database pool size.
-    #[arg(long, default_value_t = 16)]
-    pool: u32,
-    /// Run only this phase (`ceiling`, `plain`, `safe`), e.g. under a profiler.
+    connections: usize,
+    /// Seconds of load per phase (after 3 s of warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Distinct pushes prepared per phase; more are sent again as retries (and counted).
+    #[arg(long, default_value_t = 100_000)]
+    pushes: usize,
+    /// Server: database pool size (QRSCENE_DB_MAX_CONNECTIONS; unset: its default).
     #[arg(long)]
-    only: Option<String>,
-    /// Committer tasks (QRSCENE_EVENT_COMMITTERS).
-    #[arg(long, default_value_t = Settings::default().event_committers)]
-    committers: usize,
-    /// How often the statistics refresher checks whether a rebuild is due (0: off).
-    #[arg(long, default_value_t = Settings::default().stats_refresh_ms)]
-    stats_refresh_ms: u64,
+    pool: Option<u32>,
+    /// Server: committer tasks (QRSCENE_EVENT_COMMITTERS; unset: its default).
+    #[arg(long)]
+    committers: Option<usize>,
+    /// Server: RUST_LOG (default `info`, as in production).
+    #[arg(long, default_value = "info")]
+    log: String,
+    /// Profile the server during the measured part of each phase with `perf record -g`
+    /// (software clock; Debian's linux-perf), into `<DIR>/<phase>.perf.data`.
+    #[arg(long)]
+    perf: Option<PathBuf>,
+    /// Run only these phases (`ceiling`, `plain`, `safe`; comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     #[arg(long, hide = true)]
     bench: bool,
 }
 
-/// One prepared push: the URL with its signed query, and the body.
-struct Request {
-    url: String,
-    body: String,
-}
-
-fn push(base: &str, path: &str, i: usize, safe: Option<&MessageCrypto>) -> Request {
-    let now = chrono::Utc::now().timestamp();
+/// One signed push: the path with its query, and the body.
+fn push(path: &str, i: usize, now: i64, safe: Option<&MessageCrypto>) -> String {
+    let code = i % CODES;
+    let event = match i % 4 {
+        0 | 2 => format!(
+            "<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_s{code}]]></EventKey><Ticket><![CDATA[T{code}]]></Ticket>"
+        ),
+        1 => format!(
+            "<Event><![CDATA[SCAN]]></Event><EventKey><![CDATA[s{code}]]></EventKey><Ticket><![CDATA[T{code}]]></Ticket>"
+        ),
+        _ => "<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[]]></EventKey>".to_owned(),
+    };
+    // Distinct per push: the sender, the message time (within the last minute) and the nonce.
+    let created = now - (i % 60) as i64;
     let xml = format!(
-        "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o{path}{i}]]></FromUserName>\
-         <CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event>\
-         <EventKey><![CDATA[qrscene_s{g}]]></EventKey><Ticket><![CDATA[T{g}]]></Ticket></xml>",
-        g = i % 10_000
+        "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[o{i}]]></FromUserName>\
+         <CreateTime>{created}</CreateTime><MsgType><![CDATA[event]]></MsgType>{event}</xml>"
     );
-    let (timestamp, nonce) = (now.to_string(), (i * 7919 + 13).to_string());
+    let (timestamp, nonce) = (now.to_string(), format!("{}", 1_000_000_007 + i));
     let signature = sign(&[TOKEN, &timestamp, &nonce]);
-    let mut url = format!(
-        "{base}{path}?signature={signature}&timestamp={timestamp}&nonce={nonce}&openid=o{i}"
-    );
+    let mut url =
+        format!("{path}?signature={signature}&timestamp={timestamp}&nonce={nonce}&openid=o{i}");
     let body = match safe {
         None => xml,
         Some(crypto) => {
@@ -78,110 +113,178 @@ fn push(base: &str, path: &str, i: usize, safe: Option<&MessageCrypto>) -> Reque
             )
         }
     };
-    Request { url, body }
+    format!("{url}\t{body}\n")
 }
 
-async fn phase(http: &reqwest::Client, clients: usize, requests: Vec<Request>) -> common::Figures {
-    let total = requests.len();
-    let requests = Arc::new(requests);
-    let http = http.clone();
-    common::load(clients, total, move |i| {
-        let (http, requests) = (http.clone(), requests.clone());
-        async move {
-            let r = &requests[i];
-            let sent = http.post(&r.url).body(r.body.clone()).send().await;
-            match sent {
-                Ok(response) if response.status() == 200 => {
-                    response.text().await.is_ok_and(|t| t == "success")
-                }
-                _ => false,
-            }
-        }
+/// Writes pushes `range` to `file` (signed now, so that they are within the clock skew).
+fn prepare(
+    file: &Path,
+    path: &str,
+    range: std::ops::Range<usize>,
+    safe: Option<&MessageCrypto>,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now().timestamp();
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file)?);
+    for i in range {
+        out.write_all(push(path, i, now, safe).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A measured phase: wrk's figures and the server's memory after it.
+struct Phase {
+    run: wrk::Run,
+    rss_kib: (u64, u64),
+}
+
+/// Warms the server up, then measures pushes `first..first + pushes` to `path`.
+async fn phase(
+    name: &str,
+    server: &Server,
+    dir: &Path,
+    (path, first): (&str, usize),
+    args: &Args,
+    safe: Option<&MessageCrypto>,
+) -> anyhow::Result<Phase> {
+    let load = Load {
+        threads: args.threads,
+        connections: args.connections,
+        duration: Duration::from_secs(args.seconds),
+    };
+    let file = dir.join("pushes");
+    prepare(
+        &file,
+        path,
+        first + args.pushes..first + args.pushes + 20_000,
+        safe,
+    )?;
+    let warm = Load {
+        duration: Duration::from_secs(3),
+        ..load
+    };
+    wrk::run(&server.base, &file, warm)?;
+    prepare(&file, path, first..first + args.pushes, safe)?;
+    let perf = match &args.perf {
+        None => None,
+        Some(out) => Some(
+            std::process::Command::new("perf")
+                .args(["record", "-q", "-e", "cpu-clock", "-F", "499", "-g", "-p"])
+                .arg(server.pid().to_string())
+                .arg("-o")
+                .arg(out.join(format!("{name}.perf.data")))
+                .stdout(std::process::Stdio::null())
+                .spawn()?,
+        ),
+    };
+    let run = wrk::run(&server.base, &file, load)?;
+    if let Some(mut perf) = perf {
+        // perf stops and writes its file on SIGINT.
+        let pid = perf.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()?;
+        perf.wait()?;
+    }
+    Ok(Phase {
+        run,
+        rss_kib: server.rss_kib(),
     })
-    .await
+}
+
+fn print(label: &str, p: &Phase) {
+    let r = &p.run;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "  {label:<26} {:>7.0} req/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  \
+         errors {} (status {}, timeouts {})  server RSS {} MiB (peak {} MiB)  requests {}{}",
+        r.rps(),
+        ms(r.p50),
+        ms(r.p90),
+        ms(r.p99),
+        ms(r.max),
+        r.errors,
+        r.status_errors,
+        r.timeouts,
+        p.rss_kib.0 / 1024,
+        p.rss_kib.1 / 1024,
+        r.requests,
+        if r.repeated > 0 && label != CEILING {
+            format!(" ({} repeated)", r.repeated)
+        } else {
+            String::new()
+        },
+    );
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    qrscene::wechat::client::install_crypto_provider();
     let args = Args::parse();
-    let scratch = common::Scratch::new(args.database.as_deref()).await?;
-    let settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        database_url: scratch.url.clone().into(),
-        db_max_connections: args.pool,
-        wechat_token: Some(TOKEN.into()),
-        wechat_encoding_aes_key: Some(AES_KEY.into()),
-        bench_routes: true,
-        event_committers: args.committers,
-        stats_refresh_ms: args.stats_refresh_ms,
-        ..Settings::default()
-    };
-    // Safe mode refuses plaintext pushes, so plaintext goes to an instance without the key
-    // (same process, same database).
-    let safe_app = Application::build(settings.clone()).await?;
-    let safe_base = format!("http://127.0.0.1:{}", safe_app.port());
-    tokio::spawn(safe_app.run_until_stopped());
-    let app = Application::build(Settings {
-        wechat_encoding_aes_key: None,
-        ..settings
-    })
-    .await?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let scratch = common::Scratch::new(Some(&args.database)).await?;
+    let dir = tempfile::tempdir()?;
+    let log = dir.path().join("server.log");
 
+    let mut env = vec![
+        ("DATABASE_URL", scratch.url.clone()),
+        ("WECHAT_TOKEN", TOKEN.to_owned()),
+        ("QRSCENE_BENCH_ROUTES", "true".to_owned()),
+        (
+            "QRSCENE_API_KEYS",
+            "bench:bench-key-0123456789abcdefghijklmn".to_owned(),
+        ),
+        ("RUST_LOG", args.log.clone()),
+    ];
+    if let Some(pool) = args.pool {
+        env.push(("QRSCENE_DB_MAX_CONNECTIONS", pool.to_string()));
+    }
+    if let Some(committers) = args.committers {
+        env.push(("QRSCENE_EVENT_COMMITTERS", committers.to_string()));
+    }
+    if let Some(redis) = &args.redis {
+        env.push(("REDIS_URL", redis.clone()));
+    }
+    server::run(&args.server, &["migrate"], &env, &log)?;
     let db = Database::connect(&scratch.url).await?;
-    db.execute_unprepared(
-        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999) \
-         INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
+    db.execute_unprepared(&format!(
+        "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
          SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
-         'A' || (i % 50), CURRENT_TIMESTAMP FROM n",
-    )
+         'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
+        CODES - 1
+    ))
     .await?;
     // As autovacuum would on a live database: plans use the indexes.
     db.execute_unprepared("ANALYZE").await?;
 
-    let crypto = MessageCrypto::new(EncodingAesKey::parse(AES_KEY)?, APPID);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients)
-        .build()?;
-    let n = args.requests;
-    let build = |path: &str, offset: usize, safe: Option<&MessageCrypto>| -> Vec<Request> {
-        let base = if safe.is_some() { &safe_base } else { &base };
-        (offset..offset + n)
-            .map(|i| push(base, path, i, safe))
-            .collect()
-    };
-    // Warm-up of both routes.
-    phase(
-        &http,
-        args.clients,
-        (0..500)
-            .map(|i| push(&base, "/wechat/ceiling", i, None))
-            .collect(),
-    )
-    .await;
-    phase(
-        &http,
-        args.clients,
-        (0..500)
-            .map(|i| push(&base, "/wechat/callback", 10_000_000 + i, None))
-            .collect(),
-    )
-    .await;
-
-    let wanted = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
-    let mut ceiling = None;
-    if wanted("ceiling") {
-        ceiling = Some(phase(&http, args.clients, build("/wechat/ceiling", 0, None)).await);
+    let load_before = loadavg();
+    let (mut ceiling, mut plain, mut safe) = (None, None, None);
+    if wanted("ceiling") || wanted("plain") {
+        let server = Server::start(&args.server, &env, &log).await?;
+        if wanted("ceiling") {
+            let target = ("/wechat/ceiling", 0);
+            ceiling = Some(phase("ceiling", &server, dir.path(), target, &args, None).await?);
+        }
+        if wanted("plain") {
+            let target = ("/wechat/callback", 1_000_000);
+            plain = Some(phase("plain", &server, dir.path(), target, &args, None).await?);
+        }
+        server.stop().await;
     }
-    let mut plain = None;
-    if wanted("plain") {
-        plain = Some(phase(&http, args.clients, build("/wechat/callback", 0, None)).await);
-    }
-    let mut safe = None;
     if wanted("safe") {
-        let requests = build("/wechat/callback", 1_000_000, Some(&crypto));
-        safe = Some(phase(&http, args.clients, requests).await);
+        let mut env = env.clone();
+        env.push(("WECHAT_ENCODING_AES_KEY", AES_KEY.to_owned()));
+        let server = Server::start(&args.server, &env, &log).await?;
+        let crypto = MessageCrypto::new(EncodingAesKey::parse(AES_KEY)?, APPID);
+        let target = ("/wechat/callback", 2_000_000);
+        safe = Some(phase("safe", &server, dir.path(), target, &args, Some(&crypto)).await?);
+        server.stop().await;
     }
 
     let stored = db
@@ -199,45 +302,52 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or((-1, -1));
 
     println!(
-        "callback: signed subscribe-with-scene pushes, distinct openids, tickets of 10000 generations"
+        "callback: signed pushes from wrk (another process) to the qrscene binary, on Postgres"
     );
     println!(
-        "  database {}  connections {}  pool {}  pushes per phase {n}",
-        if args.database.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        },
-        args.clients,
-        args.pool
+        "  server {}  wrk -t{} -c{}  {} s per phase after 3 s of warm-up  pool {}  committers {}  RUST_LOG={}",
+        args.server.display(),
+        args.threads,
+        args.connections,
+        args.seconds,
+        args.pool.map_or("default".into(), |p| p.to_string()),
+        args.committers.map_or("default".into(), |c| c.to_string()),
+        args.log,
     );
     for (label, figures) in [
-        ("ceiling (no work)", &ceiling),
+        (CEILING, &ceiling),
         ("full path, plaintext", &plain),
         ("full path, safe mode (AES)", &safe),
     ] {
         if let Some(figures) = figures {
-            figures.print(label);
+            print(label, figures);
         }
     }
     if let (Some(ceiling), Some(plain)) = (&ceiling, &plain) {
         println!(
-            "  full plaintext / ceiling: {:.0}% of requests/s",
-            100.0 * plain.rps() / ceiling.rps()
+            "  plaintext / ceiling: {:.0}% of requests/s (target >= 60%)",
+            100.0 * plain.run.rps() / ceiling.run.rps()
         );
     }
     if let (Some(plain), Some(safe)) = (&plain, &safe) {
         println!(
-            "  safe mode / plaintext:    {:.0}% of requests/s",
-            100.0 * safe.rps() / plain.rps()
+            "  safe mode / plaintext: {:.0}% of requests/s (target >= 85%)",
+            100.0 * safe.run.rps() / plain.run.rps()
         );
     }
-    let expected = 500 + n * (usize::from(plain.is_some()) + usize::from(safe.is_some()));
+    let answered: u64 = [&plain, &safe]
+        .into_iter()
+        .flatten()
+        .map(|p| p.run.requests - p.run.errors - p.run.repeated)
+        .sum();
     println!(
-        "  events stored {}, linked to a generation {} (expected {expected} incl. warm-up)",
+        "  events stored {} (linked to a code {}); distinct pushes answered 200 while measured {answered}, plus warm-ups",
         stored.0, stored.1
     );
-    println!("  (server and clients share this process and its 2 cores)");
+    println!(
+        "  load average before {load_before}, after {} (the machine's 2 cores run wrk, the server and Postgres)",
+        loadavg()
+    );
     db.close().await?;
     scratch.drop_database().await
 }

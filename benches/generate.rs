@@ -10,7 +10,7 @@ mod common;
 use clap::Parser;
 use qrscene::config::Settings;
 use qrscene::startup::Application;
-use qrscene::wechat::fake::FakeWeChat;
+use qrscene_fake_wechat::FakeWeChat;
 
 #[derive(Parser)]
 struct Args {

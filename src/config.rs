@@ -77,7 +77,8 @@ pub struct Settings {
     /// (`WECHAT_MAX_CLOCK_SKEW_SECS`).
     pub wechat_max_clock_skew_secs: u64,
     /// Mount `POST /wechat/ceiling`, a route that answers `success` without work, for the
-    /// callback benchmark (`QRSCENE_BENCH_ROUTES`).
+    /// callback benchmark (`QRSCENE_BENCH_ROUTES`). Only in builds with the cargo feature `bench`.
+    #[cfg(feature = "bench")]
     pub bench_routes: bool,
     /// Committer tasks storing pushes on Postgres (`QRSCENE_EVENT_COMMITTERS`).
     pub event_committers: usize,
@@ -133,6 +134,7 @@ impl Default for Settings {
             wechat_encoding_aes_key: None,
             wechat_encoding_aes_key_previous: None,
             wechat_max_clock_skew_secs: 300,
+            #[cfg(feature = "bench")]
             bench_routes: false,
             event_committers: 4,
             stats_tz: "Asia/Shanghai".into(),

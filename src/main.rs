@@ -1,4 +1,5 @@
-//! The `qrscene` binary: `serve` (the default), `migrate`, and `fake-wechat`.
+//! The `qrscene` binary: `serve` (the default), `migrate`, and `fake-wechat` (built with the
+//! default-on cargo feature `fake-wechat`, from the `qrscene-fake-wechat` crate).
 
 use std::path::PathBuf;
 
@@ -9,7 +10,6 @@ use qrscene::{
     db,
     startup::{Application, Fatal},
     telemetry,
-    wechat::fake::FakeWeChat,
 };
 use secrecy::ExposeSecret;
 
@@ -30,6 +30,7 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Run a fake of WeChat's API for local development and benchmarks.
+    #[cfg(feature = "fake-wechat")]
     FakeWechat {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:9000")]
@@ -60,12 +61,13 @@ async fn main() -> Result<(), Fatal> {
             db::migrate(&conn).await?;
             tracing::info!("migrations applied");
         }
+        #[cfg(feature = "fake-wechat")]
         Command::FakeWechat {
             listen,
             appid,
             secret,
         } => {
-            let fake = FakeWeChat::start_on(&listen, &appid, &secret).await?;
+            let fake = qrscene_fake_wechat::FakeWeChat::start_on(&listen, &appid, &secret).await?;
             tracing::info!(
                 base_url = fake.base_url(),
                 appid,

@@ -155,7 +155,10 @@ impl Application {
         let events = web::Data::new(events);
         let bus = web::Data::new(bus);
         let self_callback = web::Data::new(SelfCallback::new(self_callback_url(local))?);
+        #[cfg(feature = "bench")]
         let bench_routes = settings.bench_routes;
+        #[cfg(not(feature = "bench"))]
+        let bench_routes = false;
 
         let generations = web::Data::new(Generations::new(db.clone(), wechat, default_expire));
         let keys = web::Data::new(keys);

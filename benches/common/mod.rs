@@ -1,6 +1,10 @@
-//! What the benchmark programs share: a scratch database, concurrent load, and figures.
+//! What the benchmark programs share: a scratch database, concurrent load, and figures;
+//! a server as a child process and load from wrk, for the callback benchmark.
 
 #![allow(dead_code)]
+
+pub mod server;
+pub mod wrk;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

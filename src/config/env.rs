@@ -26,6 +26,7 @@ pub(super) const ENV_KEYS: &[(&str, &str)] = &[
         "wechat_encoding_aes_key_previous",
     ),
     ("WECHAT_MAX_CLOCK_SKEW_SECS", "wechat_max_clock_skew_secs"),
+    #[cfg(feature = "bench")]
     ("QRSCENE_BENCH_ROUTES", "bench_routes"),
     ("QRSCENE_EVENT_COMMITTERS", "event_committers"),
     ("QRSCENE_STATS_TZ", "stats_tz"),

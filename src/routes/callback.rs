@@ -15,6 +15,7 @@ use crate::error::ErrorBody;
 /// Where WeChat sends the URL check and pushes.
 pub const PATH: &str = "/wechat/callback";
 /// The benchmark's no-work callback (bench mode only).
+#[cfg(feature = "bench")]
 pub const CEILING_PATH: &str = "/wechat/ceiling";
 /// Largest push accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -198,8 +199,10 @@ pub async fn receive(
     Ok(HttpResponse::Ok().content_type(content_type).body(body))
 }
 
-/// Bench mode only (`QRSCENE_BENCH_ROUTES=true`): this route is mounted only then. The
-/// callback route that does no work, for the benchmark's ceiling: answers `success`.
+/// Bench mode only (`QRSCENE_BENCH_ROUTES=true` in a build with the cargo feature `bench`):
+/// this route is mounted only then. The callback route that does no work, for the
+/// benchmark's ceiling: answers `success`.
+#[cfg(feature = "bench")]
 #[utoipa::path(
     post,
     path = CEILING_PATH,

@@ -44,6 +44,7 @@ where
             if modes.sandbox {
                 configure_sandbox(cfg);
             }
+            #[cfg(feature = "bench")]
             if modes.bench {
                 configure_bench(cfg);
             }
@@ -123,6 +124,7 @@ pub fn configure_sandbox(cfg: &mut ServiceConfig) {
 }
 
 /// The benchmark's ceiling: a route that answers `success` without work.
+#[cfg(feature = "bench")]
 pub fn configure_bench(cfg: &mut ServiceConfig) {
     cfg.service(
         Documented::new(

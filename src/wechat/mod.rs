@@ -1,12 +1,11 @@
 //! The WeChat protocol: QR code limits, the API client, the access token, callback
-//! signatures, safe-mode crypto and push XML, the sandbox, and a fake of WeChat's HTTP API
-//! (an actix server of its own, for tests, benchmarks and `qrscene fake-wechat`). No database
-//! and none of the service's handlers here.
+//! signatures, safe-mode crypto and push XML, and the sandbox. No database and none of the
+//! service's handlers here. The fake of WeChat's HTTP API (tests, benchmarks and
+//! `qrscene fake-wechat`) is the workspace crate `qrscene-fake-wechat`.
 
 pub mod client;
 pub mod crypto;
 pub mod error;
-pub mod fake;
 pub mod ids;
 pub mod message;
 pub mod qrcode;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use qrscene::config::{Settings, TokenMode};
 use qrscene::startup::Application;
-use qrscene::wechat::fake::FakeWeChat;
+use qrscene_fake_wechat::FakeWeChat;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::Value;
 

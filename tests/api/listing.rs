@@ -14,7 +14,7 @@ async fn list_filters_and_pages_newest_first() {
     app.create(json!({"kind":"permanent","scene_id":3,"payload":{"activity_id":"B"}}))
         .await;
     app.fake
-        .fail_next(qrscene::wechat::fake::Endpoint::QrCode, 45009, 1);
+        .fail_next(qrscene_fake_wechat::Endpoint::QrCode, 45009, 1);
     app.create(json!({"kind":"temporary","payload":{"activity_id":"A"}}))
         .await;
 

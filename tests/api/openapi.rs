@@ -3,17 +3,15 @@
 //! UI page at /docs/ loads nothing from outside the server.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, test as actix_test};
-use qrscene::config::Settings;
 use qrscene::routes::{self, Modes};
-use qrscene::startup::Application;
 use serde_json::{Value, json};
 
-use crate::helpers::{CALLBACK_TOKEN, KEY, Options, TestDb, spawn_app, spawn_with};
+use crate::helpers::{KEY, Options, spawn_app, spawn_with};
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "patch", "head", "options", "trace",
@@ -316,8 +314,14 @@ async fn sandbox_mode_documents_its_scan_route() {
     the_document_is_the_route_table(&app.http, &app.address, &doc, modes).await;
 }
 
+#[cfg(feature = "bench")]
 #[tokio::test]
 async fn bench_mode_documents_its_ceiling_route() {
+    use crate::helpers::{CALLBACK_TOKEN, TestDb};
+    use qrscene::config::Settings;
+    use qrscene::startup::Application;
+    use std::sync::Arc;
+
     // The helpers have no bench option: a sandbox app with bench routes, built here.
     let database = Arc::new(TestDb::new().await);
     let settings = Settings {

@@ -20,7 +20,7 @@ const KEY: &str = "stats-zone-test-key-0123456789";
 async fn start(db: &TestDb, tz: &str) -> String {
     let settings = Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: db.url.clone(),
+        database_url: db.url.clone().into(),
         api_keys: Some(format!("zone:{KEY}").into()),
         stats_tz: tz.into(),
         stats_refresh_ms: 0,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qrscene::config::TokenMode;
-use qrscene::wechat::fake::FakeWeChat;
+use qrscene_fake_wechat::FakeWeChat;
 use serde_json::json;
 
 use crate::helpers::{
@@ -45,7 +45,7 @@ async fn an_expired_token_is_dropped_refetched_and_the_call_retried_once() {
 async fn a_token_that_keeps_failing_is_retried_only_once() {
     let app = spawn_app().await;
     app.fake
-        .fail_next(qrscene::wechat::fake::Endpoint::QrCode, 40001, 5);
+        .fail_next(qrscene_fake_wechat::Endpoint::QrCode, 40001, 5);
     let (status, error) = app.create(json!({"kind":"temporary"})).await;
     assert_eq!(status, 502);
     assert_eq!(error["errcode"], 40001);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use entity::qr_generation::GenerationStatus;
-use qrscene::wechat::fake::Endpoint;
+use qrscene_fake_wechat::Endpoint;
 use serde_json::json;
 
 use crate::helpers::{Options, spawn_app, spawn_with};

@@ -163,7 +163,7 @@ async fn a_nul_in_any_stored_field_is_a_400_naming_it_with_no_call_and_no_row() 
 #[tokio::test]
 async fn the_log_row_is_pending_while_wechat_answers() {
     use entity::qr_generation::GenerationStatus;
-    use qrscene::wechat::fake::Endpoint;
+    use qrscene_fake_wechat::Endpoint;
     use std::time::Duration;
 
     let app = spawn_app().await;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use qrscene::config::Settings;
 use qrscene::startup::Application;
-use qrscene::wechat::fake::FakeWeChat;
+use qrscene_fake_wechat::FakeWeChat;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -214,9 +214,9 @@ pub async fn spawn(
     );
     let settings = Settings {
         listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: database_url.unwrap_or_else(|| database.url.clone()),
+        database_url: database_url.unwrap_or_else(|| database.url.clone()).into(),
         db_max_connections: 4,
-        redis_url: redis,
+        redis_url: redis.map(Into::into),
         wechat_appid: Some(appid),
         wechat_secret: Some(SECRET.into()),
         wechat_api_base: fake.base_url().to_owned(),

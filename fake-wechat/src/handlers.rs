@@ -1,192 +1,16 @@
-//! A fake of WeChat's HTTP API for tests, benchmarks and local development
-//! (`qrscene fake-wechat`): tokens that expire and get replaced, `qrcode/create` with
-//! WeChat's validation and error codes, a permanent-code cap, a daily quota, and injected
-//! faults (errcodes, delays) under the test's control.
+//! The fake's endpoints: the two token APIs and `qrcode/create`, with WeChat's checks and
+//! the faults a test injected.
 
-use std::collections::HashMap;
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::*;
-use super::sandbox::{new_ticket, new_url};
-
-/// Which endpoint a fault applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `cgi-bin/token` and `cgi-bin/stable_token`.
-    Token,
-    /// `cgi-bin/qrcode/create`.
-    QrCode,
-}
-
-struct Fault {
-    endpoint: Endpoint,
-    errcode: Option<i64>,
-    delay: Duration,
-    remaining: usize,
-}
-
-struct TokenState {
-    expires_at: Instant,
-    replaced_at: Option<Instant>,
-}
-
-struct State {
-    appid: String,
-    secret: String,
-    token_life: Duration,
-    overlap: Duration,
-    tokens: HashMap<String, TokenState>,
-    stable: Option<String>,
-    token_fetches: usize,
-    qrcode_calls: usize,
-    permanent: HashMap<String, String>,
-    permanent_limit: usize,
-    daily_quota: Option<usize>,
-    faults: Vec<Fault>,
-}
-
-/// A running fake; stops when dropped.
-pub struct FakeWeChat {
-    state: Arc<Mutex<State>>,
-    base_url: String,
-    handle: ServerHandle,
-}
-
-impl FakeWeChat {
-    /// Starts the fake on `127.0.0.1` at a free port for the account `appid`/`secret`.
-    ///
-    /// # Errors
-    /// The port cannot be bound.
-    pub async fn start(appid: &str, secret: &str) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0", appid, secret).await
-    }
-
-    /// Starts the fake on `addr`.
-    ///
-    /// # Errors
-    /// The address cannot be bound.
-    pub async fn start_on(addr: &str, appid: &str, secret: &str) -> std::io::Result<Self> {
-        let state = Arc::new(Mutex::new(State {
-            appid: appid.into(),
-            secret: secret.into(),
-            token_life: Duration::from_secs(7200),
-            overlap: Duration::from_secs(300),
-            tokens: HashMap::new(),
-            stable: None,
-            token_fetches: 0,
-            qrcode_calls: 0,
-            permanent: HashMap::new(),
-            permanent_limit: 100_000,
-            daily_quota: None,
-            faults: Vec::new(),
-        }));
-        let listener = TcpListener::bind(addr)?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route("/cgi-bin/token", web::get().to(classic_token))
-                .route("/cgi-bin/stable_token", web::post().to(stable_token))
-                .route("/cgi-bin/qrcode/create", web::post().to(create_qrcode))
-        })
-        .workers(2)
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Ok(Self {
-            state,
-            base_url,
-            handle,
-        })
-    }
-
-    /// The appid it accepts.
-    pub fn appid(&self) -> String {
-        self.lock().appid.clone()
-    }
-
-    /// The base URL to give as `WECHAT_API_BASE`.
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    /// Tokens fetched so far, from either token API.
-    pub fn token_fetches(&self) -> usize {
-        self.lock().token_fetches
-    }
-
-    /// `qrcode/create` calls so far, failed ones included.
-    pub fn qrcode_calls(&self) -> usize {
-        self.lock().qrcode_calls
-    }
-
-    /// Lifetime (`expires_in`) of tokens issued from now on.
-    pub fn set_token_life(&self, life: Duration) {
-        self.lock().token_life = life;
-    }
-
-    /// Expires every token issued so far: they now answer 42001.
-    pub fn expire_tokens(&self) {
-        let now = Instant::now();
-        let mut state = self.lock();
-        state.stable = None;
-        for token in state.tokens.values_mut() {
-            token.expires_at = now;
-        }
-    }
-
-    /// The next `times` calls to `endpoint` answer `errcode`.
-    pub fn fail_next(&self, endpoint: Endpoint, errcode: i64, times: usize) {
-        let fault = Fault {
-            endpoint,
-            errcode: Some(errcode),
-            delay: Duration::ZERO,
-            remaining: times,
-        };
-        self.lock().faults.push(fault);
-    }
-
-    /// The next `times` calls to `endpoint` wait `delay` before answering normally.
-    pub fn delay_next(&self, endpoint: Endpoint, delay: Duration, times: usize) {
-        let fault = Fault {
-            endpoint,
-            errcode: None,
-            delay,
-            remaining: times,
-        };
-        self.lock().faults.push(fault);
-    }
-
-    /// Permanent codes the account may create (WeChat: 100,000).
-    pub fn set_permanent_limit(&self, limit: usize) {
-        self.lock().permanent_limit = limit;
-    }
-
-    /// `qrcode/create` calls allowed before 45009.
-    pub fn set_daily_quota(&self, quota: usize) {
-        self.lock().daily_quota = Some(quota);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl Drop for FakeWeChat {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        drop(handle.stop(false));
-    }
-}
+use crate::errcode::*;
+use crate::mint::{new_ticket, new_url};
+use crate::{Endpoint, State, TokenState, lock};
 
 fn error(errcode: i64, errmsg: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "errcode": errcode, "errmsg": errmsg }))
@@ -194,7 +18,7 @@ fn error(errcode: i64, errmsg: &str) -> HttpResponse {
 
 /// Takes the next fault for `endpoint`: its delay and, maybe, an errcode to answer.
 fn take_fault(state: &Mutex<State>, endpoint: Endpoint) -> (Duration, Option<i64>) {
-    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = lock(state);
     let Some(fault) = state
         .faults
         .iter_mut()
@@ -227,6 +51,7 @@ impl State {
         None
     }
 
+    /// A new token; the ones before it stay valid for `overlap`.
     fn issue(&mut self) -> HttpResponse {
         let token = format!("FAKE_{}", uuid::Uuid::new_v4().simple());
         let now = Instant::now();
@@ -247,37 +72,42 @@ impl State {
 }
 
 #[derive(Deserialize)]
-struct ClassicQuery {
+pub(crate) struct ClassicQuery {
     appid: String,
     secret: String,
 }
 
-async fn classic_token(
+/// `GET /cgi-bin/token`: a new token on every call.
+pub(crate) async fn classic_token(
     state: web::Data<Mutex<State>>,
     q: web::Query<ClassicQuery>,
 ) -> HttpResponse {
     if let Some(r) = faulted(&state, Endpoint::Token).await {
         return r;
     }
-    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = lock(&state);
     state
         .check_credentials(&q.appid, &q.secret)
         .unwrap_or_else(|| state.issue())
 }
 
 #[derive(Deserialize)]
-struct StableBody {
+pub(crate) struct StableBody {
     appid: String,
     secret: String,
     #[serde(default)]
     force_refresh: bool,
 }
 
-async fn stable_token(state: web::Data<Mutex<State>>, body: web::Json<StableBody>) -> HttpResponse {
+/// `POST /cgi-bin/stable_token`: the same token until it expires or is force-refreshed.
+pub(crate) async fn stable_token(
+    state: web::Data<Mutex<State>>,
+    body: web::Json<StableBody>,
+) -> HttpResponse {
     if let Some(r) = faulted(&state, Endpoint::Token).await {
         return r;
     }
-    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = lock(&state);
     if let Some(r) = state.check_credentials(&body.appid, &body.secret) {
         return r;
     }
@@ -305,23 +135,24 @@ async fn stable_token(state: web::Data<Mutex<State>>, body: web::Json<StableBody
 }
 
 #[derive(Deserialize)]
-struct TokenQuery {
+pub(crate) struct TokenQuery {
     access_token: Option<String>,
 }
 
-async fn create_qrcode(
+/// `POST /cgi-bin/qrcode/create`.
+pub(crate) async fn create_qrcode(
     state: web::Data<Mutex<State>>,
     q: web::Query<TokenQuery>,
     body: web::Json<Value>,
 ) -> HttpResponse {
-    state.lock().unwrap_or_else(|p| p.into_inner()).qrcode_calls += 1;
+    lock(&state).qrcode_calls += 1;
     if let Some(r) = faulted(&state, Endpoint::QrCode).await {
         return r;
     }
-    let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = lock(&state);
     let now = Instant::now();
     let Some(token) = q.access_token.as_deref() else {
-        return error(41001, "access_token missing");
+        return error(ERR_TOKEN_MISSING, "access_token missing");
     };
     match state.tokens.get(token) {
         None => return error(ERR_INVALID_TOKEN, "invalid access_token"),
@@ -341,7 +172,7 @@ async fn create_qrcode(
         return error(ERR_QUOTA, "reach max api daily quota limit");
     }
     let Some((permanent, scene, expire)) = validate(&body) else {
-        return error(40097, "invalid args");
+        return error(ERR_INVALID_ARGS, "invalid args");
     };
     if !permanent {
         let url = new_url();
@@ -391,4 +222,48 @@ fn validate(body: &Value) -> Option<(bool, String, u64)> {
         Some(v) => v.as_u64().filter(|v| (1..=2_592_000).contains(v))?,
     };
     Some((permanent, scene, expire))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate;
+    use serde_json::json;
+
+    fn body(action: &str, scene: serde_json::Value) -> serde_json::Value {
+        json!({ "action_name": action, "action_info": { "scene": scene } })
+    }
+
+    #[test]
+    fn scene_ids_and_strings_are_checked_against_wechats_ranges() {
+        let id = |action, v: u64| validate(&body(action, json!({ "scene_id": v })));
+        assert_eq!(id("QR_SCENE", 1), Some((false, "1".into(), 30)));
+        assert_eq!(id("QR_SCENE", u64::from(u32::MAX) + 1), None);
+        assert_eq!(id("QR_SCENE", 0), None);
+        assert_eq!(
+            id("QR_LIMIT_SCENE", 100_000),
+            Some((true, "100000".into(), 30))
+        );
+        assert_eq!(id("QR_LIMIT_SCENE", 100_001), None);
+        let text = |action, s: &str| validate(&body(action, json!({ "scene_str": s })));
+        assert_eq!(
+            text("QR_STR_SCENE", &"码".repeat(64)).map(|v| v.0),
+            Some(false)
+        );
+        assert_eq!(text("QR_LIMIT_STR_SCENE", &"a".repeat(65)), None);
+        assert_eq!(text("QR_LIMIT_STR_SCENE", ""), None);
+        assert_eq!(text("QR_OTHER", "a"), None);
+    }
+
+    #[test]
+    fn expiry_must_be_within_thirty_days() {
+        let with = |e: serde_json::Value| {
+            let mut b = body("QR_STR_SCENE", json!({ "scene_str": "s" }));
+            b["expire_seconds"] = e;
+            validate(&b).map(|v| v.2)
+        };
+        assert_eq!(with(json!(2_592_000)), Some(2_592_000));
+        assert_eq!(with(json!(2_592_001)), None);
+        assert_eq!(with(json!(0)), None);
+        assert_eq!(with(json!("60")), None);
+    }
 }
