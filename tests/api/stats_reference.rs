@@ -119,7 +119,10 @@ impl Stored {
                 GroupBy::Qrcode => (Some(code.to_string()), Some(code), activity.clone()),
                 GroupBy::Day => (Some(day_label(e.occurred_at, q)), None, None),
             };
-            groups.entry(key).or_default().add(e.kind.as_str(), &e.openid);
+            groups
+                .entry(key)
+                .or_default()
+                .add(e.kind.as_str(), &e.openid);
             totals.add(e.kind.as_str(), &e.openid);
         }
         let mut rows: Vec<(GroupKey, Tally)> = groups.into_iter().collect();
