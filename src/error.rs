@@ -217,3 +217,55 @@ impl ErrorBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(errcode: i64) -> WeChatError {
+        WeChatError::Api {
+            errcode,
+            errmsg: "x".into(),
+        }
+    }
+
+    #[test]
+    fn each_wechat_failure_has_its_code_and_status() {
+        let cases = [
+            (api(45009), "wechat_quota_exceeded", 429),
+            (api(45029), "permanent_limit_reached", 409),
+            (api(40125), "wechat_configuration", 502),
+            (api(40164), "wechat_configuration", 502),
+            (api(-1), "wechat_error", 502),
+            (
+                WeChatError::Timeout(std::time::Duration::from_secs(1)),
+                "wechat_timeout",
+                504,
+            ),
+            (WeChatError::TokenWait, "wechat_token_unavailable", 503),
+            (WeChatError::Decode("x".into()), "wechat_unreachable", 502),
+        ];
+        for (source, code, status) in cases {
+            let e = ApiError::WeChat {
+                source,
+                generation: Some(1),
+            };
+            assert_eq!(
+                (e.code(), e.status_code().as_u16()),
+                (code, status),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_query_parameter_is_named_like_a_field() {
+        let e = ApiError::InvalidParameter {
+            parameter: "activity_id".into(),
+            rule: "must not contain the NUL character (U+0000)",
+        };
+        assert_eq!((e.code(), e.status_code().as_u16()), ("invalid_field", 400));
+        assert_eq!(e.field().as_deref(), Some("activity_id"));
+        assert!(e.message().starts_with("activity_id: "), "{}", e.message());
+    }
+}

@@ -31,7 +31,8 @@ pub const API_KEY: &str = "api_key";
             one of `QRSCENE_API_KEYS` (in sandbox mode without keys the API is open). Errors are \
             `ErrorBody`: `{\"code\", \"message\"}` plus `field` for a broken rule, `errcode` and \
             `generation_id` for WeChat failures. Any route may also answer 500 `internal` when \
-            the database fails. An unknown route is a 404 `not_found` \
+            the database fails, and 400 `invalid_field` naming a query parameter that holds \
+            the NUL character (which the database cannot store). An unknown route is a 404 `not_found` \
             (`no route for METHOD PATH`).\n\n\
             The document lists the routes this instance mounts: `/sandbox/scan` appears only in \
             sandbox mode and `/wechat/ceiling` only in bench mode."

@@ -57,18 +57,20 @@ where
 /// Largest JSON body the API accepts.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
-/// Name of the resource that refuses NUL characters in queries, before any other route.
+/// Name of the resource that refuses NUL characters in queries (400 naming the parameter)
+/// and paths (404), before any other route.
 pub const NUL_GUARD: &str = "refuse_nul_query";
 
 /// Mounts every route.
 pub fn configure(cfg: &mut ServiceConfig) {
-    // First: no route ever sees a query the database could not store (PostgreSQL refuses
-    // U+0000 in text), whatever it does with it.
+    // First: no route ever sees a query or a path the database could not store
+    // (PostgreSQL refuses U+0000 in text), whatever it does with it.
     cfg.service(Documented::new(
         web::resource("/{_:.*}")
             .name(NUL_GUARD)
             .guard(guard::fn_guard(|ctx| {
-                nul_parameter(ctx.head().uri.query()).is_some()
+                nul_in_path(ctx.head().uri.path())
+                    || nul_parameter(ctx.head().uri.query()).is_some()
             }))
             .to(refuse_nul_query),
     ));
@@ -149,7 +151,10 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 
 /// The name of the first query parameter whose name or value holds U+0000.
 fn nul_parameter(query: Option<&str>) -> Option<String> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query?).ok()?;
+    // A request line cannot carry a raw NUL: only `%00` decodes to one. Checked first so that
+    // the hot path (the callback's signed query) is not decoded twice.
+    let query = query.filter(|q| q.contains("%00"))?;
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
     pairs
         .into_inner()
         .into_iter()
@@ -157,7 +162,19 @@ fn nul_parameter(query: Option<&str>) -> Option<String> {
         .map(|(name, _)| name.replace('\0', "\\0"))
 }
 
+/// Whether the path holds an encoded NUL (a raw one cannot be sent).
+fn nul_in_path(path: &str) -> bool {
+    path.contains("%00")
+}
+
 async fn refuse_nul_query(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if nul_in_path(req.path()) {
+        // No resource is named with a NUL: nothing stored can hold one.
+        return Err(ApiError::NotFound(format!(
+            "no resource at {}: a path cannot hold the NUL character",
+            req.path()
+        )));
+    }
     let parameter = nul_parameter(req.uri().query()).unwrap_or_default();
     Err(ApiError::InvalidParameter {
         parameter,

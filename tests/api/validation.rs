@@ -153,6 +153,13 @@ async fn a_nul_in_any_stored_field_is_a_400_naming_it_with_no_call_and_no_row() 
             "{error}"
         );
     }
+    // A path parameter cannot name anything with a NUL in it.
+    for path in ["/api/v1/followers/o%00x", "/api/v1/qrcodes/1%00"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), 404, "{path}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(error["code"], "not_found", "{path} -> {error}");
+    }
     assert_eq!(app.fake.qrcode_calls(), 0);
     assert_eq!(app.fake.token_fetches(), 0);
     assert!(app.log().await.is_empty());
