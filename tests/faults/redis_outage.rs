@@ -149,3 +149,36 @@ async fn outage(outage: Outage) {
 fn code_scene(code: &Value) -> Option<&str> {
     code["scene_str"].as_str()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_an_instance_serves_its_own_token_until_it_expires() {
+    let Some(mut redis) = required(RedisServer::start().await, "redis-server") else {
+        return;
+    };
+    let running = spawn(TestDb::new().await, None, Some(redis.url())).await;
+    let app = running.app.clone();
+    // A 4 s token is refreshed after 2 s: at 2.5 s it is due for refresh, and still valid.
+    app.fake.set_token_life(Duration::from_secs(4));
+    assert_eq!(app.create(json!({"kind":"temporary"})).await.0, 201);
+    assert_eq!(app.fake.token_fetches(), 1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    redis.kill();
+    let started = Instant::now();
+    assert_eq!(app.create(json!({"kind":"temporary"})).await.0, 201);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        app.fake.token_fetches(),
+        1,
+        "the cached token stands in while Redis is down"
+    );
+    // Past its expiry, the instance fetches one itself.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(app.create(json!({"kind":"temporary"})).await.0, 201);
+    assert_eq!(app.fake.token_fetches(), 2);
+    drop(app);
+    running.shutdown().await;
+}
