@@ -6,8 +6,9 @@
 //! and re-read. Without Redis the token lives in this process only.
 //!
 //! Every Redis command has [`REDIS_DEADLINE`]: Redis down, refusing or hung costs one
-//! deadline, after which this process fetches the token itself (one fetch at a time, kept
-//! in its own cache), logs it and counts `qrscene_redis_degraded_total{op="token"}`.
+//! deadline, after which this process serves its own cached token while WeChat still
+//! accepts it, or else fetches one itself (one fetch at a time, kept in its own cache); it
+//! logs that and counts `qrscene_redis_degraded_total{op="token"}`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,6 +27,8 @@ const LOCK_TTL: Duration = Duration::from_secs(30);
 const LOCK_POLL: Duration = Duration::from_millis(20);
 /// How long an instance waits for another one's fetch before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(35);
+/// Slow Redis answers waited out while another instance is seen fetching the token.
+const SLOW_POLLS: u32 = 3;
 /// How long one Redis command may take before the provider stops relying on Redis for
 /// this call (the client itself would retry a lost connection for 6-12 s).
 pub const REDIS_DEADLINE: Duration = Duration::from_millis(500);
@@ -36,6 +39,28 @@ const RELEASE_IF_OWNER: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then r
 struct Cached {
     value: Arc<str>,
     refresh_at: Instant,
+    /// When WeChat stops accepting it (at the earliest): until then it may stand in while
+    /// Redis is unavailable.
+    expires_at: Instant,
+}
+
+/// A token and how long it is good for, from now.
+struct Lease {
+    value: String,
+    /// Until it should be refreshed.
+    refresh_in: Duration,
+    /// Until WeChat stops accepting it (at the earliest).
+    expires_in: Duration,
+}
+
+impl Lease {
+    fn fetched(token: &AccessToken) -> Self {
+        Self {
+            value: token.access_token.clone(),
+            refresh_in: cache_ttl(token),
+            expires_in: Duration::from_secs(token.expires_in),
+        }
+    }
 }
 
 /// Hands out a valid access token for one account.
@@ -75,17 +100,28 @@ impl TokenProvider {
         if let Some(token) = self.fresh_local() {
             return Ok(token);
         }
-        let (value, ttl) = match &self.shared {
-            Some(shared) => shared.get_or_fetch(&self.client).await?,
-            None => {
-                let token = self.client.fetch_token().await?;
-                (token.access_token.clone(), cache_ttl(&token))
-            }
+        let lease = match &self.shared {
+            Some(shared) => match shared.get_or_fetch(&self.client).await {
+                Ok(lease) => lease,
+                Err(SharedError::WeChat(e)) => return Err(e),
+                Err(SharedError::Redis(e)) => {
+                    crate::scans::bus::degraded("token");
+                    if let Some(token) = self.unexpired_local() {
+                        tracing::warn!(error.message = %e, "Redis unavailable for the token cache; serving this instance's token until it expires");
+                        return Ok(token);
+                    }
+                    tracing::warn!(error.message = %e, "Redis unavailable for the token cache; fetching directly");
+                    Lease::fetched(&self.client.fetch_token().await?)
+                }
+            },
+            None => Lease::fetched(&self.client.fetch_token().await?),
         };
-        let value: Arc<str> = value.into();
+        let value: Arc<str> = lease.value.into();
+        let now = Instant::now();
         self.set_local(Some(Cached {
             value: value.clone(),
-            refresh_at: Instant::now() + ttl,
+            refresh_at: now + lease.refresh_in,
+            expires_at: now + lease.expires_in,
         }));
         Ok(value)
     }
@@ -111,6 +147,15 @@ impl TokenProvider {
             .map(|c| c.value.clone())
     }
 
+    /// This instance's token past its refresh time but not its expiry.
+    fn unexpired_local(&self) -> Option<Arc<str>> {
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        local
+            .as_ref()
+            .filter(|c| Instant::now() < c.expires_at)
+            .map(|c| c.value.clone())
+    }
+
     fn set_local(&self, value: Option<Cached>) {
         *self.local.lock().unwrap_or_else(|p| p.into_inner()) = value;
     }
@@ -132,54 +177,24 @@ struct SharedTokens {
 
 impl SharedTokens {
     /// Reads the shared token; if there is none, fetches it under the lock or waits for the
-    /// instance that holds the lock. Redis failing falls back to a direct fetch.
-    async fn get_or_fetch(&self, client: &ApiClient) -> Result<(String, Duration), WeChatError> {
-        match self.get_or_fetch_locked(client).await {
-            Ok(found) => Ok(found),
-            Err(SharedError::WeChat(e)) => Err(e),
-            Err(SharedError::Redis(e)) => {
-                tracing::warn!(error.message = %e, "Redis unavailable for the token cache; fetching directly");
-                crate::scans::bus::degraded("token");
-                let token = client.fetch_token().await?;
-                Ok((token.access_token.clone(), cache_ttl(&token)))
-            }
-        }
-    }
-
-    async fn get_or_fetch_locked(
-        &self,
-        client: &ApiClient,
-    ) -> Result<(String, Duration), SharedError> {
+    /// instance that holds the lock. Redis failing is the caller's to handle; while another
+    /// instance is seen fetching, a few slow answers are waited out rather than treated as
+    /// Redis gone (a second fetch would replace the token under `classic` mode).
+    async fn get_or_fetch(&self, client: &ApiClient) -> Result<Lease, SharedError> {
         let deadline = Instant::now() + LOCK_WAIT;
         let owner = uuid::Uuid::new_v4().to_string();
         let mut conn = self.conn.clone();
+        let mut slow_polls = 0;
+        let mut waiting = false;
         loop {
-            if let Some(found) = self.read(&mut conn).await? {
-                return Ok(found);
-            }
-            let locked: Option<String> = bounded(
-                redis::cmd("SET")
-                    .arg(&self.lock_key)
-                    .arg(&owner)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(LOCK_TTL.as_millis() as u64)
-                    .query_async(&mut conn),
-            )
-            .await?;
-            if locked.is_some() {
-                let result = self.fetch_and_store(client, &mut conn).await;
-                let released: Result<i64, _> = bounded(
-                    redis::Script::new(RELEASE_IF_OWNER)
-                        .key(&self.lock_key)
-                        .arg(&owner)
-                        .invoke_async(&mut conn),
-                )
-                .await;
-                if let Err(SharedError::Redis(e)) = released {
-                    tracing::warn!(error.message = %e, "could not release the token lock; it expires by itself");
+            match self.poll(client, &owner, &mut conn).await {
+                Ok(Some(lease)) => return Ok(lease),
+                Ok(None) => waiting = true,
+                Err(SharedError::Redis(e)) if waiting && slow_polls < SLOW_POLLS => {
+                    slow_polls += 1;
+                    tracing::debug!(error.message = %e, slow_polls, "slow Redis while waiting for another instance's token");
                 }
-                return result;
+                Err(e) => return Err(e),
             }
             if Instant::now() >= deadline {
                 return Err(SharedError::WeChat(WeChatError::TokenWait));
@@ -188,23 +203,61 @@ impl SharedTokens {
         }
     }
 
+    /// One look: the shared token, or ours fetched under the lock; `None` while another
+    /// instance holds the lock.
+    async fn poll(
+        &self,
+        client: &ApiClient,
+        owner: &str,
+        conn: &mut ConnectionManager,
+    ) -> Result<Option<Lease>, SharedError> {
+        if let Some(found) = self.read(conn).await? {
+            return Ok(Some(found));
+        }
+        let locked: Option<String> = bounded(
+            redis::cmd("SET")
+                .arg(&self.lock_key)
+                .arg(owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(LOCK_TTL.as_millis() as u64)
+                .query_async(conn),
+        )
+        .await?;
+        if locked.is_none() {
+            return Ok(None);
+        }
+        let result = self.fetch_and_store(client, conn).await;
+        let released: Result<i64, _> = bounded(
+            redis::Script::new(RELEASE_IF_OWNER)
+                .key(&self.lock_key)
+                .arg(owner)
+                .invoke_async(conn),
+        )
+        .await;
+        if let Err(SharedError::Redis(e)) = released {
+            tracing::warn!(error.message = %e, "could not release the token lock; it expires by itself");
+        }
+        result.map(Some)
+    }
+
     async fn fetch_and_store(
         &self,
         client: &ApiClient,
         conn: &mut ConnectionManager,
-    ) -> Result<(String, Duration), SharedError> {
+    ) -> Result<Lease, SharedError> {
         // Another instance may have stored a token between our read and our lock.
         if let Some(found) = self.read(conn).await? {
             return Ok(found);
         }
         let token = client.fetch_token().await.map_err(SharedError::WeChat)?;
-        let ttl = cache_ttl(&token);
+        let lease = Lease::fetched(&token);
         let stored: Result<(), _> = bounded(
             redis::cmd("SET")
                 .arg(&self.key)
                 .arg(&token.access_token)
                 .arg("PX")
-                .arg(ttl.as_millis() as u64)
+                .arg(lease.refresh_in.as_millis() as u64)
                 .query_async(conn),
         )
         .await;
@@ -213,13 +266,12 @@ impl SharedTokens {
             tracing::warn!(error.message = %e, "could not share the token through Redis");
             crate::scans::bus::degraded("token");
         }
-        Ok((token.access_token, ttl))
+        Ok(lease)
     }
 
-    async fn read(
-        &self,
-        conn: &mut ConnectionManager,
-    ) -> Result<Option<(String, Duration)>, SharedError> {
+    /// The shared token. Redis keeps it until its refresh time; WeChat accepts it for at
+    /// least as long again, up to [`REFRESH_AHEAD`] (see [`cache_ttl`]).
+    async fn read(&self, conn: &mut ConnectionManager) -> Result<Option<Lease>, SharedError> {
         let (value, pttl): (Option<String>, i64) = bounded(
             redis::pipe()
                 .cmd("GET")
@@ -230,7 +282,14 @@ impl SharedTokens {
         )
         .await?;
         Ok(match (value, u64::try_from(pttl)) {
-            (Some(v), Ok(ms)) if ms > 0 => Some((v, Duration::from_millis(ms))),
+            (Some(value), Ok(ms)) if ms > 0 => {
+                let refresh_in = Duration::from_millis(ms);
+                Some(Lease {
+                    value,
+                    refresh_in,
+                    expires_in: refresh_in + REFRESH_AHEAD.min(refresh_in),
+                })
+            }
             _ => None,
         })
     }

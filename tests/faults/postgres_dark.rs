@@ -110,6 +110,7 @@ async fn committers_recover_from_a_connection_that_goes_dark() {
         assert_eq!(timed(app, push).await.0, 200, "retry");
     }
     assert_eq!(stored(app).await, pushes.len());
+    running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,6 +129,8 @@ async fn readyz_answers_503_fast_when_the_database_does_not_answer() {
         assert_eq!(body["database"], false);
         assert!(took < Duration::from_millis(1500), "/readyz took {took:?}");
     }
+    // The committers are idle: stopping is not held up by the dark path.
+    running.shutdown().await;
 }
 
 #[tokio::test]

@@ -52,6 +52,19 @@ async fn outage(outage: Outage) {
         Outage::Hung => redis.freeze(true),
     }
 
+    // Readiness notices (and its PING sets the Redis client reconnecting, which makes every
+    // command wait for its retries, 6-12 s, unless bounded).
+    let (status, body, noticed) = readyz(&app).await;
+    assert_eq!(
+        (status, &body["status"], &body["redis"]),
+        (200, &json!("degraded"), &json!("down")),
+        "{body}"
+    );
+    assert!(
+        noticed < Duration::from_millis(1500),
+        "/readyz took {noticed:?}"
+    );
+
     // The first code after the outage: no token cached anywhere yet.
     let started = Instant::now();
     let (status, code) = app.create(json!({"kind":"temporary"})).await;
@@ -101,7 +114,7 @@ async fn outage(outage: Outage) {
     let (status, body, took) = readyz(&app).await;
     eprintln!(
         "redis {outage:?}: {sent} pushes in {LOAD:?}, {refused} refused, slowest {slowest:?}; \
-         first code {first_code:?}; /readyz {status} {body} in {took:?}"
+         first code {first_code:?}; /readyz in {noticed:?}, then {status} {body} in {took:?}"
     );
     assert_eq!(refused, 0, "pushes refused while Redis was {outage:?}");
     assert!(sent > 50, "only {sent} pushes were sent");
@@ -122,8 +135,50 @@ async fn outage(outage: Outage) {
         .await;
     assert_eq!(waited.status(), 200);
     assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Shutdown does not wait on Redis either.
+    drop(app);
+    let stopped = running.shutdown().await;
+    eprintln!("redis {outage:?}: stopped in {stopped:?}");
+    assert!(
+        stopped < Duration::from_secs(3),
+        "stopping took {stopped:?}"
+    );
 }
 
 fn code_scene(code: &Value) -> Option<&str> {
     code["scene_str"].as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_an_instance_serves_its_own_token_until_it_expires() {
+    let Some(mut redis) = required(RedisServer::start().await, "redis-server") else {
+        return;
+    };
+    let running = spawn(TestDb::new().await, None, Some(redis.url())).await;
+    let app = running.app.clone();
+    // A 4 s token is refreshed after 2 s: at 2.5 s it is due for refresh, and still valid.
+    app.fake.set_token_life(Duration::from_secs(4));
+    assert_eq!(app.create(json!({"kind":"temporary"})).await.0, 201);
+    assert_eq!(app.fake.token_fetches(), 1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    redis.kill();
+    let started = Instant::now();
+    assert_eq!(app.create(json!({"kind":"temporary"})).await.0, 201);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        app.fake.token_fetches(),
+        1,
+        "the cached token stands in while Redis is down"
+    );
+    // Past its expiry, the instance fetches one itself.
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    assert_eq!(app.create(json!({"kind":"temporary"})).await.0, 201);
+    assert_eq!(app.fake.token_fetches(), 2);
+    drop(app);
+    running.shutdown().await;
 }

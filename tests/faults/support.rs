@@ -196,6 +196,22 @@ pub struct Running {
     pub served: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+impl Running {
+    /// Stops the app as SIGTERM would and waits for it (its tasks joined); answers how long
+    /// that took. Stopping before the test's runtime ends also keeps the app's workers from
+    /// polling timers of a runtime that is gone.
+    pub async fn shutdown(self) -> Duration {
+        let started = Instant::now();
+        self.stop.stop(true).await;
+        let served = tokio::time::timeout(Duration::from_secs(15), self.served)
+            .await
+            .expect("run_until_stopped returns within its bound")
+            .expect("the server task");
+        assert!(served.is_ok(), "{served:?}");
+        started.elapsed()
+    }
+}
+
 /// Spawns an app on `database` (through `database_url` when given, e.g. a proxy) with
 /// Redis at `redis`, talking to a fresh fake WeChat.
 pub async fn spawn(
