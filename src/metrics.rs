@@ -12,6 +12,14 @@
 //! - `qrscene_stats_rollup_rebuild_duration_seconds` and `qrscene_stats_rollup_fresh_events`:
 //!   the refresher's rebuilds, and the events it has not rolled up yet.
 //! - `qrscene_scan_waits_total{outcome}`: waits answered with a scan, or timed out.
+//! - `qrscene_callback_batch_splits_total`: event batches the database refused, stored again
+//!   one event at a time.
+//! - `qrscene_event_batches_abandoned_total`: event batches that overran their deadline (their
+//!   pushes answered 503, their connection dropped).
+//! - `qrscene_db_connections_dropped_total{reason}`: pooled connections closed because they
+//!   failed or did not answer their test.
+//! - `qrscene_redis_degraded_total{op}`: Redis operations given up on (deadline or error);
+//!   the instance went on without Redis.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -83,6 +91,22 @@ fn describe() {
         "Events not rolled up yet"
     );
     describe_counter!("qrscene_scan_waits_total", "Waits for a scan, by outcome");
+    describe_counter!(
+        "qrscene_callback_batch_splits_total",
+        "Event batches the database refused, stored again one event at a time"
+    );
+    describe_counter!(
+        "qrscene_event_batches_abandoned_total",
+        "Event batches that overran their deadline; their pushes were answered 503"
+    );
+    describe_counter!(
+        "qrscene_db_connections_dropped_total",
+        "Pooled database connections closed because they failed or did not answer"
+    );
+    describe_counter!(
+        "qrscene_redis_degraded_total",
+        "Redis operations given up on; the instance went on without Redis"
+    );
 }
 
 /// Methods counted by name; any other is `other`.
