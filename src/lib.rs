@@ -14,6 +14,7 @@ pub mod paging;
 pub mod routes;
 pub mod scans;
 pub mod startup;
+pub mod state;
 pub mod stats;
 pub mod tasks;
 pub mod telemetry;

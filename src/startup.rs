@@ -24,13 +24,9 @@ use crate::generation::Generations;
 use crate::middleware::body_deadline::{self, BodyDeadline};
 use crate::middleware::client_ip::TrustedProxies;
 use crate::middleware::headers;
-use crate::routes::{
-    self,
-    attribution::ReadDb,
-    health::{Metrics, Readiness},
-    qrcodes::MpBase,
-};
+use crate::routes::{self};
 use crate::scans::bus::ScanBus;
+use crate::state::{Db, Metrics, MpBase, Readiness};
 use crate::tasks::Tasks;
 use crate::telemetry::RootSpan;
 use crate::wechat::client::ApiClient;
@@ -163,7 +159,7 @@ impl Application {
         let generations = web::Data::new(Generations::new(db.clone(), wechat, default_expire));
         let keys = web::Data::new(keys);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
-        let read_db = web::Data::new(ReadDb(db.clone()));
+        let read_db = web::Data::new(Db(db.clone()));
         let stats_zone = web::Data::new(crate::stats::period::StatsZone(stats_tz));
         let ready = web::Data::new(Readiness {
             db,

@@ -1,7 +1,6 @@
 //! Attribution: events of a code, a follower, and statistics.
 
 use actix_web::{HttpResponse, get, web};
-use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -9,6 +8,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
 use crate::paging::PageRequest;
+use crate::state::Db;
 use crate::stats::events::EventView;
 use crate::stats::followers::FollowerView;
 use crate::stats::period::StatsZone;
@@ -16,9 +16,6 @@ use crate::stats::{
     Figures, Group, GroupBy, StatsError, StatsQuery, compute as compute_stats, events, followers,
 };
 use crate::wechat::qrcode::LimitError;
-
-/// The database, for read-only queries.
-pub struct ReadDb(pub DatabaseConnection);
 
 impl From<StatsError> for ApiError {
     fn from(e: StatsError) -> Self {
@@ -69,7 +66,7 @@ pub struct EventPage {
 pub async fn code_events(
     _caller: Caller,
     generations: web::Data<Generations>,
-    db: web::Data<ReadDb>,
+    db: web::Data<Db>,
     id: web::Path<i64>,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
@@ -99,7 +96,7 @@ pub async fn code_events(
 #[tracing::instrument(skip_all)]
 pub async fn follower(
     _caller: Caller,
-    db: web::Data<ReadDb>,
+    db: web::Data<Db>,
     openid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let openid = openid.into_inner();
@@ -171,7 +168,7 @@ pub struct StatsReport {
 #[tracing::instrument(skip_all)]
 pub async fn stats(
     _caller: Caller,
-    db: web::Data<ReadDb>,
+    db: web::Data<Db>,
     zone: web::Data<StatsZone>,
     params: web::Query<StatsParams>,
 ) -> Result<HttpResponse, ApiError> {

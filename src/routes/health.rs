@@ -9,25 +9,13 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
-use redis::aio::ConnectionManager;
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::callback::store::Committers;
+use crate::state::{Metrics, Readiness};
 
 /// How long each readiness check may take.
 pub const CHECK_DEADLINE: Duration = Duration::from_millis(800);
-
-/// What `/readyz` checks.
-pub struct Readiness {
-    /// The database.
-    pub db: DatabaseConnection,
-    /// Redis, when configured.
-    pub redis: Option<ConnectionManager>,
-    /// The committers storing pushes.
-    pub committers: Committers,
-}
 
 /// The answer of `/healthz`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,9 +77,6 @@ pub struct CommittersBody {
     #[schema(example = 0)]
     pub stuck: usize,
 }
-
-/// The process-wide metrics recorder (`None` when another one was installed first).
-pub struct Metrics(pub Option<metrics_exporter_prometheus::PrometheusHandle>);
 
 /// Prometheus metrics of this process (text exposition format); protected like the API.
 #[utoipa::path(

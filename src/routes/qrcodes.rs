@@ -12,10 +12,8 @@ use crate::generation::view::{GenerationView, KindView, StatusView};
 use crate::generation::{Created, GenerationError, Generations};
 use crate::image as drawing;
 use crate::paging::PageRequest;
+use crate::state::MpBase;
 use crate::wechat::qrcode::{LimitError, QrKind};
-
-/// Base of `showqrcode` links.
-pub struct MpBase(pub String);
 
 impl From<GenerationError> for ApiError {
     fn from(e: GenerationError) -> Self {

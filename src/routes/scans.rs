@@ -6,14 +6,13 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::attribution::ReadDb;
-use super::qrcodes::MpBase;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
 use crate::scans::bindings::{self, BindingView, ExternalUserId, NewBinding};
 use crate::scans::bus::ScanBus;
 use crate::scans::wait::{FirstScan, MAX_WAIT_SECS, wait_for_scan};
+use crate::state::{Db, MpBase};
 use crate::wechat::qrcode::LimitError;
 
 /// Query of the wait.
@@ -45,7 +44,7 @@ pub struct WaitQuery {
 pub async fn wait(
     _caller: Caller,
     generations: web::Data<Generations>,
-    db: web::Data<ReadDb>,
+    db: web::Data<Db>,
     bus: web::Data<ScanBus>,
     id: web::Path<i64>,
     query: web::Query<WaitQuery>,
@@ -90,7 +89,7 @@ pub async fn wait(
 pub async fn create_binding(
     caller: Caller,
     generations: web::Data<Generations>,
-    db: web::Data<ReadDb>,
+    db: web::Data<Db>,
     mp: web::Data<MpBase>,
     body: web::Json<NewBinding>,
 ) -> Result<HttpResponse, ApiError> {
@@ -120,7 +119,7 @@ pub async fn create_binding(
 #[tracing::instrument(skip_all)]
 pub async fn get_binding(
     _caller: Caller,
-    db: web::Data<ReadDb>,
+    db: web::Data<Db>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(bindings::get(&db.0, id.into_inner()).await?))
@@ -163,7 +162,7 @@ pub struct UserBindings<'a> {
 #[tracing::instrument(skip_all)]
 pub async fn user_bindings(
     _caller: Caller,
-    db: web::Data<ReadDb>,
+    db: web::Data<Db>,
     query: web::Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(user) = query
