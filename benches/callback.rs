@@ -23,7 +23,7 @@ use std::time::Duration;
 use clap::Parser;
 use qrscene::wechat::crypto::{EncodingAesKey, MessageCrypto};
 use qrscene::wechat::signature::sign;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 
 use common::server::{self, Server};
 use common::wrk::{self, Load};
@@ -73,6 +73,10 @@ struct Args {
     /// (software clock; Debian's linux-perf), into `<DIR>/<phase>.perf.data`.
     #[arg(long)]
     perf: Option<PathBuf>,
+    /// Diagnostic: `synchronous_commit` of the scratch database (e.g. `off`, to see what the
+    /// WAL flush of each commit costs). Default: the server's setting.
+    #[arg(long)]
+    synchronous_commit: Option<String>,
     /// Run only these phases (`ceiling`, `plain`, `safe`; comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -132,15 +136,50 @@ fn prepare(
     Ok(())
 }
 
-/// A measured phase: wrk's figures and the server's memory after it.
+/// A measured phase: wrk's figures, the server's memory after it, the CPU time it used and
+/// the transactions the database committed meanwhile.
 struct Phase {
     run: wrk::Run,
     rss_kib: (u64, u64),
+    cpu: Duration,
+    commits: i64,
+    /// CPU time of the Postgres backends serving the scratch database (local server only).
+    db_cpu: Duration,
+}
+
+/// CPU time so far of the Postgres backends connected to the current database, other than
+/// this connection (readable when Postgres runs on this machine; zero otherwise).
+async fn backends_cpu(db: &DatabaseConnection) -> anyhow::Result<Duration> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        ))
+        .await?;
+    let mut total = Duration::ZERO;
+    for row in rows {
+        total += server::cpu_of(u32::try_from(row.try_get::<i32>("", "pid")?)?);
+    }
+    Ok(total)
+}
+
+/// Transactions committed in the current database so far (the statistics lag by up to a
+/// second, so the figure is approximate).
+async fn commits(db: &DatabaseConnection) -> anyhow::Result<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT xact_commit::bigint AS n FROM pg_stat_database WHERE datname = current_database()",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no pg_stat_database row"))?;
+    Ok(row.try_get::<i64>("", "n")?)
 }
 
 /// Warms the server up, then measures pushes `first..first + pushes` to `path`.
 async fn phase(
     name: &str,
+    db: &DatabaseConnection,
     server: &Server,
     dir: &Path,
     (path, first): (&str, usize),
@@ -177,7 +216,14 @@ async fn phase(
                 .spawn()?,
         ),
     };
+    let (cpu_before, commits_before) = (server.cpu(), commits(db).await?);
+    let db_cpu_before = backends_cpu(db).await?;
     let run = wrk::run(&server.base, &file, load)?;
+    let cpu = server.cpu().saturating_sub(cpu_before);
+    let db_cpu = backends_cpu(db).await?.saturating_sub(db_cpu_before);
+    // Let the statistics collector catch up.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let commits = commits(db).await? - commits_before;
     if let Some(mut perf) = perf {
         // perf stops and writes its file on SIGINT.
         let pid = perf.id().to_string();
@@ -189,11 +235,15 @@ async fn phase(
     Ok(Phase {
         run,
         rss_kib: server.rss_kib(),
+        cpu,
+        commits,
+        db_cpu,
     })
 }
 
 fn print(label: &str, p: &Phase) {
     let r = &p.run;
+    let per_request = p.cpu.as_secs_f64() * 1e6 / r.requests.max(1) as f64;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "  {label:<26} {:>7.0} req/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms  \
@@ -214,6 +264,17 @@ fn print(label: &str, p: &Phase) {
         } else {
             String::new()
         },
+    );
+    println!(
+        "  {:<26} server CPU {:.1} s ({per_request:.0} us per request, {:.0}% of one core); \
+         Postgres backends CPU {:.1} s ({:.0}% of one core); database commits {} ({:.1} requests per commit)",
+        "",
+        p.cpu.as_secs_f64(),
+        100.0 * p.cpu.as_secs_f64() / r.elapsed.as_secs_f64(),
+        p.db_cpu.as_secs_f64(),
+        100.0 * p.db_cpu.as_secs_f64() / r.elapsed.as_secs_f64(),
+        p.commits,
+        r.requests as f64 / p.commits.max(1) as f64,
     );
 }
 
@@ -262,6 +323,17 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     // As autovacuum would on a live database: plans use the indexes.
     db.execute_unprepared("ANALYZE").await?;
+    if let Some(mode) = &args.synchronous_commit {
+        anyhow::ensure!(
+            ["on", "off", "local", "remote_write", "remote_apply"].contains(&mode.as_str()),
+            "--synchronous-commit: one of on, off, local, remote_write, remote_apply"
+        );
+        let name = scratch.url.rsplit('/').next().unwrap_or_default();
+        db.execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" SET synchronous_commit = {mode}"
+        ))
+        .await?;
+    }
 
     let load_before = loadavg();
     let (mut ceiling, mut plain, mut safe) = (None, None, None);
@@ -269,11 +341,11 @@ async fn main() -> anyhow::Result<()> {
         let server = Server::start(&args.server, &env, &log).await?;
         if wanted("ceiling") {
             let target = ("/wechat/ceiling", 0);
-            ceiling = Some(phase("ceiling", &server, dir.path(), target, &args, None).await?);
+            ceiling = Some(phase("ceiling", &db, &server, dir.path(), target, &args, None).await?);
         }
         if wanted("plain") {
             let target = ("/wechat/callback", 1_000_000);
-            plain = Some(phase("plain", &server, dir.path(), target, &args, None).await?);
+            plain = Some(phase("plain", &db, &server, dir.path(), target, &args, None).await?);
         }
         server.stop().await;
     }
@@ -283,12 +355,23 @@ async fn main() -> anyhow::Result<()> {
         let server = Server::start(&args.server, &env, &log).await?;
         let crypto = MessageCrypto::new(EncodingAesKey::parse(AES_KEY)?, APPID);
         let target = ("/wechat/callback", 2_000_000);
-        safe = Some(phase("safe", &server, dir.path(), target, &args, Some(&crypto)).await?);
+        safe = Some(
+            phase(
+                "safe",
+                &db,
+                &server,
+                dir.path(),
+                target,
+                &args,
+                Some(&crypto),
+            )
+            .await?,
+        );
         server.stop().await;
     }
 
     let stored = db
-        .query_one_raw(sea_orm::Statement::from_string(
+        .query_one_raw(Statement::from_string(
             db.get_database_backend(),
             "SELECT COUNT(*) AS n, COUNT(generation_id) AS linked FROM wechat_event",
         ))
@@ -305,7 +388,7 @@ async fn main() -> anyhow::Result<()> {
         "callback: signed pushes from wrk (another process) to the qrscene binary, on Postgres"
     );
     println!(
-        "  server {}  wrk -t{} -c{}  {} s per phase after 3 s of warm-up  pool {}  committers {}  RUST_LOG={}",
+        "  server {}  wrk -t{} -c{}  {} s per phase after 3 s of warm-up  pool {}  committers {}  RUST_LOG={}{}",
         args.server.display(),
         args.threads,
         args.connections,
@@ -313,6 +396,9 @@ async fn main() -> anyhow::Result<()> {
         args.pool.map_or("default".into(), |p| p.to_string()),
         args.committers.map_or("default".into(), |c| c.to_string()),
         args.log,
+        args.synchronous_commit
+            .as_ref()
+            .map_or(String::new(), |m| format!("  synchronous_commit={m}")),
     );
     for (label, figures) in [
         (CEILING, &ceiling),

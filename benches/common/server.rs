@@ -65,6 +65,19 @@ fn command(binary: &Path, env: &[(&str, String)]) -> Command {
     command
 }
 
+/// CPU time process `pid` has used so far (user + system; zero if it is gone).
+pub fn cpu_of(pid: u32) -> Duration {
+    // Fields 14 and 15 of /proc/<pid>/stat, after the parenthesised command name, in clock
+    // ticks (100 per second on Linux).
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+    let ticks = stat.ok().and_then(|s| {
+        let rest = s.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    });
+    Duration::from_millis(ticks.unwrap_or(0) * 10)
+}
+
 impl Server {
     /// Starts `binary serve` on a free port with `env`, its output appended to `log`, and
     /// waits until `/healthz` answers.
@@ -124,6 +137,11 @@ impl Server {
             })
         };
         (field("VmRSS:").unwrap_or(0), field("VmHWM:").unwrap_or(0))
+    }
+
+    /// CPU time the server has used so far (user + system).
+    pub fn cpu(&self) -> Duration {
+        cpu_of(self.child.id())
     }
 
     /// Stops the server with SIGTERM (graceful shutdown), killing it after [`STOP_DEADLINE`].
