@@ -22,28 +22,19 @@ pub struct TestDb {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The Postgres server of the tests that need Postgres whatever the backend under test
+/// (`TEST_POSTGRES_URL`, else `TEST_DATABASE_URL` when it is a Postgres URL).
+pub fn postgres_base() -> Option<String> {
+    ["TEST_POSTGRES_URL", "TEST_DATABASE_URL"]
+        .into_iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|url| url.starts_with("postgres"))
+}
+
 impl TestDb {
     pub async fn new() -> Self {
         match std::env::var("TEST_DATABASE_URL") {
-            Ok(base) if !base.is_empty() => {
-                let name = format!("qrscene_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&base)
-                    .await
-                    .expect("TEST_DATABASE_URL unreachable");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
-                let (prefix, _) = base
-                    .rsplit_once('/')
-                    .expect("TEST_DATABASE_URL has a database name");
-                Self {
-                    url: format!("{prefix}/{name}"),
-                    admin: Some((base, name)),
-                    _dir: None,
-                }
-            }
+            Ok(base) if !base.is_empty() => Self::postgres(base).await,
             _ => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
@@ -53,6 +44,27 @@ impl TestDb {
                     _dir: Some(dir),
                 }
             }
+        }
+    }
+
+    /// A fresh database on the Postgres server of `base`.
+    pub async fn postgres(base: String) -> Self {
+        let name = format!("qrscene_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&base)
+            .await
+            .expect("the test Postgres server is unreachable");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let (prefix, _) = base
+            .rsplit_once('/')
+            .expect("the Postgres URL has a database name");
+        Self {
+            url: format!("{prefix}/{name}"),
+            admin: Some((base, name)),
+            _dir: None,
         }
     }
 

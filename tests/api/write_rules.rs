@@ -16,7 +16,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait};
 
-use crate::helpers::ci;
+use crate::helpers::{ci, postgres_base};
 use crate::push::{event, now, scan, subscribe, unsubscribe};
 
 const FIXED_SEEDS: [u64; 4] = [1, 7, 42, 20_261_130];
@@ -227,7 +227,7 @@ async fn feed(db: &DatabaseConnection, events: &[IncomingEvent], sizes: &[usize]
     outcomes
 }
 
-/// A fresh Postgres database next to TEST_DATABASE_URL, dropped at the end.
+/// A fresh Postgres database on the test Postgres server, dropped at the end.
 struct Postgres {
     base: String,
     name: String,
@@ -338,14 +338,15 @@ async fn run(seed: u64, postgres: Option<&str>) {
 
 #[tokio::test]
 async fn both_backends_and_every_batch_split_store_the_same_rows() {
-    let postgres = match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
+    let postgres = match postgres_base() {
+        Some(url) => Some(url),
+        None => {
             assert!(
                 !ci(),
-                "CI=true but TEST_DATABASE_URL is unset: the Postgres half must run in CI"
+                "CI=true but neither TEST_POSTGRES_URL nor TEST_DATABASE_URL names Postgres: \
+                 the Postgres half must run in CI"
             );
-            eprintln!("TEST_DATABASE_URL unset: comparing SQLite splits only");
+            eprintln!("no Postgres URL: comparing SQLite splits only");
             None
         }
     };

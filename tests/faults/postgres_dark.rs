@@ -8,18 +8,18 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 
-use crate::helpers::TestDb;
+use crate::helpers::{TestDb, postgres_base};
 use crate::push::{Push, now, unsubscribe};
 use crate::support::{Proxy, Running, readyz, required, spawn, stored, timed};
 
-/// The app over a proxy to a fresh database of TEST_DATABASE_URL's server; `None` (skip)
+/// The app over a proxy to a fresh database of the test Postgres server; `None` (skip)
 /// without it, a failure under CI=true.
 async fn behind_proxy() -> Option<(Running, Proxy)> {
-    let base = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"));
-    required(base, "TEST_DATABASE_URL (Postgres)")?;
-    let database = TestDb::new().await;
+    let base = required(
+        postgres_base(),
+        "TEST_POSTGRES_URL or TEST_DATABASE_URL (Postgres)",
+    )?;
+    let database = TestDb::postgres(base).await;
     // postgres://user@host:port/name: the proxy takes the place of host:port.
     let (scheme_user, rest) = database.url.rsplit_once('@').expect("user@ in the URL");
     let (host_port, name) = rest.split_once('/').expect("a database name");
@@ -135,13 +135,13 @@ async fn readyz_answers_503_fast_when_the_database_does_not_answer() {
 
 #[tokio::test]
 async fn pooled_connections_carry_the_server_side_deadlines_and_keepalive() {
-    let base = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"));
-    if required(base, "TEST_DATABASE_URL (Postgres)").is_none() {
+    let Some(base) = required(
+        postgres_base(),
+        "TEST_POSTGRES_URL or TEST_DATABASE_URL (Postgres)",
+    ) else {
         return;
-    }
-    let database = TestDb::new().await;
+    };
+    let database = TestDb::postgres(base).await;
     let db = qrscene::db::connect(&database.url, 1)
         .await
         .expect("connect");
