@@ -23,7 +23,7 @@ use crate::db;
 use crate::generation::Generations;
 use crate::middleware::body_deadline::{self, BodyDeadline};
 use crate::middleware::client_ip::TrustedProxies;
-use crate::middleware::headers;
+use crate::middleware::{headers, nul};
 use crate::routes::{self};
 use crate::scans::bus::ScanBus;
 use crate::state::{Db, Metrics, MpBase, Readiness};
@@ -176,6 +176,7 @@ impl Application {
             // The last wrapped runs first: the span covers everything, the metrics see the
             // final status, every answer gets the headers.
             let mut app = App::new()
+                .wrap(from_fn(nul::refuse_nul))
                 .wrap(from_fn(body_deadline::limit_body_time))
                 .wrap(from_fn(headers::security_headers))
                 .wrap(from_fn(crate::metrics::track))

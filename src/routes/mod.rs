@@ -12,7 +12,7 @@ pub mod scans;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{
-    HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, guard, web,
+    HttpRequest, HttpResponse, error::JsonPayloadError, error::QueryPayloadError, web,
 };
 use utoipa::OpenApi;
 use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
@@ -57,23 +57,8 @@ where
 /// Largest JSON body the API accepts.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
-/// Name of the resource that refuses NUL characters in queries (400 naming the parameter)
-/// and paths (404), before any other route.
-pub const NUL_GUARD: &str = "refuse_nul_query";
-
 /// Mounts every route.
 pub fn configure(cfg: &mut ServiceConfig) {
-    // First: no route ever sees a query or a path the database could not store
-    // (PostgreSQL refuses U+0000 in text), whatever it does with it.
-    cfg.service(Documented::new(
-        web::resource("/{_:.*}")
-            .name(NUL_GUARD)
-            .guard(guard::fn_guard(|ctx| {
-                nul_in_path(ctx.head().uri.path())
-                    || nul_parameter(ctx.head().uri.query()).is_some()
-            }))
-            .to(refuse_nul_query),
-    ));
     cfg.app_data(web::JsonConfig::default().limit(JSON_LIMIT).error_handler(
         |e: JsonPayloadError, _: &HttpRequest| ApiError::Malformed(json_error(&e)).into(),
     ))
@@ -147,39 +132,6 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
             .finish();
     }
     ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())).error_response()
-}
-
-/// The name of the first query parameter whose name or value holds U+0000.
-fn nul_parameter(query: Option<&str>) -> Option<String> {
-    // A request line cannot carry a raw NUL: only `%00` decodes to one. Checked first so that
-    // the hot path (the callback's signed query) is not decoded twice.
-    let query = query.filter(|q| q.contains("%00"))?;
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
-    pairs
-        .into_inner()
-        .into_iter()
-        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
-        .map(|(name, _)| name.replace('\0', "\\0"))
-}
-
-/// Whether the path holds an encoded NUL (a raw one cannot be sent).
-fn nul_in_path(path: &str) -> bool {
-    path.contains("%00")
-}
-
-async fn refuse_nul_query(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    if nul_in_path(req.path()) {
-        // No resource is named with a NUL: nothing stored can hold one.
-        return Err(ApiError::NotFound(format!(
-            "no resource at {}: a path cannot hold the NUL character",
-            req.path()
-        )));
-    }
-    let parameter = nul_parameter(req.uri().query()).unwrap_or_default();
-    Err(ApiError::InvalidParameter {
-        parameter,
-        rule: crate::generation::request::NO_NUL,
-    })
 }
 
 fn json_error(e: &JsonPayloadError) -> String {
