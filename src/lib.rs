@@ -1,5 +1,7 @@
 //! qrscene: parametric WeChat QR codes, their scans, and the attribution between them.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod callback;
 pub mod config;

@@ -1,5 +1,7 @@
 //! sea-orm entities of qrscene's tables. Data only; the logic lives in the service.
 
+#![warn(missing_docs)]
+
 pub mod account_binding;
 pub mod qr_generation;
 pub mod wechat_event;

@@ -7,6 +7,8 @@
 //! WeChat's documentation (its own error codes and ticket format), so a test that passes
 //! against it checks the service against an independent description of the protocol.
 
+#![warn(missing_docs)]
+
 mod errcode;
 mod handlers;
 mod mint;

@@ -1,6 +1,8 @@
 //! The schema, versioned. Source of truth for Postgres and SQLite alike; migrations name
 //! their own identifiers and never import `entity`.
 
+#![warn(missing_docs)]
+
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_create_qr_generation;

@@ -9,11 +9,22 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
-use crate::scans::bindings::{self, BindingView, ExternalUserId, NewBinding};
+use crate::scans::bindings::{self, BindingError, BindingView, ExternalUserId, NewBinding};
 use crate::scans::bus::ScanBus;
 use crate::scans::wait::{FirstScan, MAX_WAIT_SECS, wait_for_scan};
 use crate::state::{Db, MpBase};
 use crate::wechat::qrcode::LimitError;
+
+impl From<BindingError> for ApiError {
+    fn from(e: BindingError) -> Self {
+        match e {
+            BindingError::Invalid(e) => Self::Invalid(e),
+            BindingError::Generation(e) => e.into(),
+            BindingError::NotFound(id) => Self::NotFound(format!("no binding with id {id}")),
+            BindingError::Database(e) => e.into(),
+        }
+    }
+}
 
 /// Query of the wait.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -14,11 +14,27 @@ use utoipa::ToSchema;
 
 use self::query::{BindingRow, Which};
 pub use self::user::ExternalUserId;
-use crate::error::ApiError;
 use crate::generation::request::{NewGeneration, Payload};
 use crate::generation::view::GenerationView;
-use crate::generation::{Created, Generations};
-use crate::wechat::qrcode::{ExpireSeconds, QrKind};
+use crate::generation::{Created, GenerationError, Generations};
+use crate::wechat::qrcode::{ExpireSeconds, LimitError, QrKind};
+
+/// Why a binding could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum BindingError {
+    /// A field broke a rule.
+    #[error(transparent)]
+    Invalid(#[from] LimitError),
+    /// Its code could not be made.
+    #[error(transparent)]
+    Generation(#[from] GenerationError),
+    /// No binding with this id.
+    #[error("no binding with id {0}")]
+    NotFound(i64),
+    /// The bindings could not be read or written.
+    #[error("the bindings could not be read or written")]
+    Database(#[from] sea_orm::DbErr),
+}
 
 /// Expiry of a binding code when the caller gives none: 10 minutes.
 pub const DEFAULT_EXPIRE_SECONDS: i64 = 600;
@@ -83,7 +99,7 @@ pub async fn create(
     mp_base: &str,
     new: NewBinding,
     api_key: Option<String>,
-) -> Result<BindingView, ApiError> {
+) -> Result<BindingView, BindingError> {
     let user = ExternalUserId::parse("external_user_id", new.external_user_id)?;
     let expire = ExpireSeconds::parse(
         "expire_seconds",
@@ -130,13 +146,13 @@ pub async fn create(
 ///
 /// # Errors
 /// Not found, or the database failed.
-pub async fn get(db: &DatabaseConnection, id: i64) -> Result<BindingView, ApiError> {
+pub async fn get(db: &DatabaseConnection, id: i64) -> Result<BindingView, BindingError> {
     query::read(db, Which::Id(id))
         .await?
         .into_iter()
         .next()
         .map(view)
-        .ok_or_else(|| ApiError::NotFound(format!("no binding with id {id}")))
+        .ok_or(BindingError::NotFound(id))
 }
 
 /// The current binding of one external user (the one whose binding scan is the latest,
@@ -148,7 +164,7 @@ pub async fn get(db: &DatabaseConnection, id: i64) -> Result<BindingView, ApiErr
 pub async fn of_user(
     db: &DatabaseConnection,
     user: &ExternalUserId,
-) -> Result<(Option<BindingView>, Vec<BindingView>), ApiError> {
+) -> Result<(Option<BindingView>, Vec<BindingView>), BindingError> {
     let history = query::read(db, Which::History(user, HISTORY)).await?;
     let current = query::read(db, Which::Current(user)).await?;
     Ok((
