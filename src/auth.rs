@@ -18,12 +18,22 @@ pub struct ApiKeys {
 /// Shortest key accepted: 24 characters (a guessable key opens the whole API).
 pub const MIN_KEY_LEN: usize = 24;
 
+/// Longest key name: the generation log and the bindings record it in 64 characters.
+pub const MAX_NAME_LEN: usize = 64;
+
 /// `QRSCENE_API_KEYS` is not a list of `name:key` pairs with long enough keys.
 #[derive(Debug, thiserror::Error)]
 pub enum KeysError {
     /// An entry is not `name:key`.
     #[error("QRSCENE_API_KEYS: entry {0} is not of the form name:key (both non-empty)")]
     Malformed(usize),
+    /// A key's name is longer than the `api_key` columns it is logged in, or holds a
+    /// control character.
+    #[error(
+        "QRSCENE_API_KEYS: the name of entry {0} must be 1 to {MAX_NAME_LEN} characters \
+         without control characters"
+    )]
+    BadName(usize),
     /// A key is too short (the message names the entry, never the key).
     #[error(
         "QRSCENE_API_KEYS: the key of entry {entry} ({name}) has {len} characters; at least \
@@ -59,6 +69,9 @@ impl ApiKeys {
                     }
                     _ => return Err(KeysError::Malformed(i + 1)),
                 };
+                if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+                    return Err(KeysError::BadName(i + 1));
+                }
                 let len = key.chars().count();
                 if len < MIN_KEY_LEN {
                     return Err(KeysError::TooShort {
@@ -165,6 +178,15 @@ mod tests {
 
     const K1: &str = "k1-0123456789abcdef012345";
     const K2: &str = "k2-0123456789abcdef012345";
+
+    #[test]
+    fn a_key_name_longer_than_its_column_is_refused() {
+        let long = format!("{}:{K1}", "n".repeat(MAX_NAME_LEN + 1));
+        let err = ApiKeys::parse(Some(&long.into()), false, false).err();
+        assert!(matches!(err, Some(KeysError::BadName(1))), "{err:?}");
+        let fits = format!("{}:{K1}", "n".repeat(MAX_NAME_LEN));
+        assert!(ApiKeys::parse(Some(&fits.into()), false, false).is_ok());
+    }
 
     #[test]
     fn parses_named_keys_and_rejects_malformed_entries() {

@@ -14,7 +14,8 @@ pub use check::ConfigError;
 use std::net::SocketAddr;
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Value};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -158,14 +159,33 @@ impl Settings {
     /// An unknown variable (named, with the closest known one), a value of the wrong type,
     /// an unknown key in the file, or a file that cannot be read.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
-        env::check_names(std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()))?;
+        Self::load_from(file, std::env::vars_os())
+    }
+
+    /// [`Settings::load`] with the environment given as `vars`.
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn load_from<I, K, V>(file: Option<&std::path::Path>, vars: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<std::ffi::OsStr>,
+        V: AsRef<std::ffi::OsStr>,
+    {
+        let vars: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(k, v)| {
+                let key = k.as_ref().to_string_lossy().into_owned();
+                (key, v.as_ref().to_string_lossy().into_owned())
+            })
+            .collect();
+        env::check_names(vars.iter().map(|(name, _)| name.clone()))?;
         let mut figment = Figment::new();
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        let vars = Env::raw().filter_map(|key| env::field_of(key.as_str()).map(Into::into));
         let mut settings: Settings = figment
-            .merge(vars)
+            .merge(Serialized::globals(env_values(&vars)))
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
         settings.normalize();
@@ -203,6 +223,36 @@ impl Settings {
     pub fn sandbox(&self) -> bool {
         !check::is_set(self.wechat_appid.as_deref()) || self.wechat_secret.is_none()
     }
+}
+
+/// Settings taken from the environment exactly as written: secrets and names (an all-digit
+/// callback token, a key that reads as a number) are never parsed as numbers or booleans,
+/// so they never fail to load as the wrong type, and never show in a type error.
+const VERBATIM: &[&str] = &[
+    "database_url",
+    "redis_url",
+    "wechat_appid",
+    "wechat_secret",
+    "api_keys",
+    "wechat_token",
+    "wechat_encoding_aes_key",
+    "wechat_encoding_aes_key_previous",
+];
+
+/// The settings fields that `vars` set: verbatim strings for [`VERBATIM`], values parsed as
+/// figment's environment provider parses them (numbers, booleans) for the others.
+fn env_values(vars: &[(String, String)]) -> Dict {
+    vars.iter()
+        .filter_map(|(name, value)| {
+            let field = env::field_of(name)?;
+            let value = if VERBATIM.contains(&field) {
+                Value::from(value.clone())
+            } else {
+                value.parse::<Value>().unwrap_or_else(|e| match e {})
+            };
+            Some((field.to_owned(), value))
+        })
+        .collect()
 }
 
 #[cfg(test)]

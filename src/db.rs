@@ -77,12 +77,24 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                     Box::pin(async move { Ok(answers(conn, "release").await) })
                 })
         });
-    let db = Database::connect(options).await?;
+    // sea-orm quotes the whole URL (its password included) when it cannot parse it.
+    let db = Database::connect(options)
+        .await
+        .map_err(|e| redact(e, url))?;
     if db.get_database_backend() == DbBackend::Sqlite {
         // Readers do not block the writer; the setting is stored in the file.
         db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
     }
     Ok(db)
+}
+
+/// `e` without `url` in its text (URLs carry passwords).
+fn redact(e: DbErr, url: &str) -> DbErr {
+    let text = e.to_string();
+    if url.is_empty() || !text.contains(url) {
+        return e;
+    }
+    DbErr::Custom(text.replace(url, "<DATABASE_URL>"))
 }
 
 /// Whether `conn` answers a round trip within [`PING_DEADLINE`]; a `false` closes it.
@@ -110,4 +122,18 @@ async fn answers(conn: &mut sqlx::PgConnection, when: &'static str) -> bool {
 /// A migration failed; the database is left at the last one that succeeded.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unusable_url_is_reported_without_its_password() {
+        let url = "postgress://qrscene:hunter2-password@db/qrscene";
+        let err = connect(url, 1).await.err().map(|e| e.to_string());
+        let text = err.unwrap_or_default();
+        assert!(!text.is_empty(), "the URL must be refused");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 }

@@ -37,6 +37,9 @@ impl Tasks {
 
     /// Adopts a task spawned elsewhere (one that watches [`Self::token`]).
     pub fn adopt(&mut self, name: &'static str, handle: tokio::task::JoinHandle<()>) {
+        // Aborting the wrapper at the shutdown bound aborts the task too (a dropped
+        // `JoinHandle` would only detach it).
+        let handle = tokio_util::task::AbortOnDropHandle::new(handle);
         self.spawn(name, async move {
             if let Err(e) = handle.await {
                 tracing::error!(task = name, error.message = %e, "background task failed");

@@ -193,9 +193,21 @@ struct Committer {
     epoch: Instant,
 }
 
+/// Sets its slot's `ended` when dropped.
+struct Ended(Arc<Slot>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Relaxed);
+    }
+}
+
 impl Committer {
     /// Takes batches until the queue is closed and empty.
     async fn run(self, token: CancellationToken) {
+        // Marks the committer ended however it ends, a panic included, so that readiness
+        // reports it.
+        let _ended = Ended(self.slot.clone());
         while let Some(batch) = self.next_batch(&token).await {
             self.slot
                 .busy_since
@@ -203,7 +215,6 @@ impl Committer {
             self.store(batch).await;
             self.slot.busy_since.store(0, Ordering::Relaxed);
         }
-        self.slot.ended.store(true, Ordering::Relaxed);
     }
 
     /// Every job queued at this moment (at least one); `None` once the queue is closed

@@ -92,6 +92,7 @@ impl Settings {
             (self.max_connections as u64, "QRSCENE_MAX_CONNECTIONS"),
             (self.header_timeout_ms, "QRSCENE_HEADER_TIMEOUT_MS"),
             (self.body_timeout_ms, "QRSCENE_BODY_TIMEOUT_MS"),
+            (self.wechat_timeout_ms, "WECHAT_TIMEOUT_MS"),
         ] {
             if value == 0 {
                 return Err(ConfigError::Zero(name));

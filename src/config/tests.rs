@@ -128,3 +128,30 @@ fn limits_of_zero_are_refused() {
         "QRSCENE_BODY_TIMEOUT_MS must be greater than 0"
     );
 }
+
+#[test]
+fn secrets_are_read_verbatim_and_never_shown_in_errors() {
+    // An all-digit callback token is a token, not a number.
+    let vars = [
+        ("WECHAT_TOKEN", "20240101123"),
+        ("QRSCENE_API_KEYS", "true"),
+    ];
+    let settings = Settings::load_from(None, vars).expect("loads");
+    assert_eq!(
+        settings.wechat_token.as_ref().map(|t| t.expose_secret()),
+        Some("20240101123")
+    );
+    assert_eq!(
+        settings.api_keys.as_ref().map(|t| t.expose_secret()),
+        Some("true")
+    );
+    // A wrong type elsewhere names the key; the secrets beside it stay out of the message.
+    let vars = [
+        ("WECHAT_TOKEN", "987654321"),
+        ("QRSCENE_BODY_TIMEOUT_MS", "soon"),
+    ];
+    let err = Settings::load_from(None, vars).err().map(|e| e.to_string());
+    let text = err.unwrap_or_default();
+    assert!(text.contains("body_timeout_ms"), "{text}");
+    assert!(!text.contains("987654321"), "{text}");
+}

@@ -86,7 +86,7 @@ impl StatsQuery {
         if from >= to {
             return Err(StatsError::invalid("to", "must be after from"));
         }
-        if (to - from).num_days() > MAX_DAYS {
+        if to - from > chrono::TimeDelta::days(MAX_DAYS) {
             return Err(StatsError::invalid(
                 "to",
                 "the period may span at most 366 days",
@@ -149,6 +149,25 @@ mod tests {
     use super::*;
 
     const SHANGHAI: StatsZone = StatsZone(chrono_tz::Asia::Shanghai);
+
+    #[test]
+    fn a_period_may_span_366_days_and_no_more() {
+        let parse = |to: &str| {
+            StatsQuery::parse(
+                Some("day"),
+                Some("2025-01-01T00:00:00+08:00"),
+                Some(to),
+                None,
+                None,
+                SHANGHAI,
+            )
+        };
+        assert!(parse("2026-01-02T00:00:00+08:00").is_ok(), "366 days");
+        assert!(
+            parse("2026-01-02T23:59:00+08:00").is_err(),
+            "366 days and 23:59 is more than 366 days"
+        );
+    }
 
     #[test]
     fn days_are_local_and_clipped() {

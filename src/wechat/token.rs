@@ -32,6 +32,9 @@ const SLOW_POLLS: u32 = 3;
 /// How long one Redis command may take before the provider stops relying on Redis for
 /// this call (the client itself would retry a lost connection for 6-12 s).
 pub const REDIS_DEADLINE: Duration = Duration::from_millis(500);
+/// After Redis failed, how long this instance serves its own unexpired token before asking
+/// Redis again: callers meanwhile take it without waiting on the refresh lock.
+const REDIS_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 const RELEASE_IF_OWNER: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
@@ -107,6 +110,7 @@ impl TokenProvider {
                 Err(SharedError::Redis(e)) => {
                     crate::scans::bus::degraded("token");
                     if let Some(token) = self.unexpired_local() {
+                        self.postpone_refresh(REDIS_RETRY_AFTER);
                         tracing::warn!(error.message = %e, "Redis unavailable for the token cache; serving this instance's token until it expires");
                         return Ok(token);
                     }
@@ -148,6 +152,14 @@ impl TokenProvider {
     }
 
     /// This instance's token past its refresh time but not its expiry.
+    /// Moves the local token's refresh time `by` from now (never past its expiry).
+    fn postpone_refresh(&self, by: Duration) {
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cached) = local.as_mut() {
+            cached.refresh_at = (Instant::now() + by).min(cached.expires_at);
+        }
+    }
+
     fn unexpired_local(&self) -> Option<Arc<str>> {
         let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         local
