@@ -158,3 +158,43 @@ impl<S> OpenApiFactory for Documented<S> {
         }
     }
 }
+
+/// Adds the body deadline's answer (`408 request_timeout`, see
+/// `middleware::body_deadline`) to every operation that takes a request body: the middleware
+/// answers it before any handler runs, so no handler's own annotation can list it.
+pub fn document_body_deadline(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let timeout = ResponseBuilder::new()
+        .description(
+            "`request_timeout`: the body did not arrive within `QRSCENE_BODY_TIMEOUT_MS` \
+             (the connection is closed)",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_some() {
+                operation
+                    .responses
+                    .responses
+                    .entry("408".to_owned())
+                    .or_insert_with(|| RefOr::T(timeout.clone()));
+            }
+        }
+    }
+}

@@ -36,7 +36,7 @@ pub fn mount<T>(app: actix_web::App<T>, modes: Modes) -> actix_web::App<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
-    let (app, api) = app
+    let (app, mut api) = app
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(configure)
@@ -50,6 +50,7 @@ where
             }
         })
         .split_for_parts();
+    openapi::document_body_deadline(&mut api);
     app.service(openapi::docs_service(api))
         .default_service(web::to(not_found))
 }

@@ -194,6 +194,13 @@ fn check_document(doc: &Value) {
             };
             let id = op["operationId"].as_str().expect("operationId");
             assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+            // The body deadline answers any request with a body, before its handler.
+            if op.get("requestBody").is_some() {
+                assert!(
+                    op["responses"].get("408").is_some(),
+                    "{method} {path} takes a body but does not document the 408"
+                );
+            }
             let secured = op["security"] == json!([{ "api_key": [] }]);
             let keyed = path.starts_with("/api/v1/")
                 || path == "/metrics"
