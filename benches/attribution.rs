@@ -175,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
                 None,
                 activity.map(str::to_owned),
                 StatsZone(zone),
+                1,
             )?;
             let t = Instant::now();
             let reference = compute_from_events(&db, &q).await?;

@@ -1,17 +1,23 @@
-//! Bearer API keys: who may call the JSON API and the legacy endpoint.
+//! Bearer API keys: who may call the JSON API and the legacy endpoint, in which role and
+//! for which accounts.
 
+use std::collections::HashMap;
 use std::future::{Ready, ready};
+use std::sync::RwLock;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use secrecy::{ExposeSecret, SecretString};
-use subtle::ConstantTimeEq;
 
+use crate::accounts::keys::{self, Grant, Role, Scope};
 use crate::error::ApiError;
 
-/// The configured keys and whether the API is open without one.
+/// The keys that open the API: `QRSCENE_API_KEYS` (admin keys for every account) and the
+/// keys stored in the database (hashed, reloaded with the accounts), and whether the API is
+/// open without one.
 pub struct ApiKeys {
-    keys: Vec<(String, SecretString)>,
-    open: bool,
+    env: HashMap<String, Grant>,
+    db: RwLock<HashMap<String, Grant>>,
+    open: Option<Role>,
     legacy_open: bool,
 }
 
@@ -50,17 +56,18 @@ pub enum KeysError {
 }
 
 impl ApiKeys {
-    /// Parses `name:key,name:key`. `open` serves callers without a key (sandbox or
-    /// `QRSCENE_ALLOW_ANONYMOUS`); it only applies when no key is configured.
+    /// Parses `name:key,name:key` (admin keys for every account). `open` serves callers
+    /// without a key in that role (sandbox: admin; `QRSCENE_ALLOW_ANONYMOUS`: client); it
+    /// only applies while no key is configured, here or in the database.
     ///
     /// # Errors
     /// An entry without a name or a key, or a key shorter than [`MIN_KEY_LEN`].
     pub fn parse(
         list: Option<&SecretString>,
-        open: bool,
+        open: Option<Role>,
         legacy_open: bool,
     ) -> Result<Self, KeysError> {
-        let mut keys = Vec::new();
+        let mut env = HashMap::new();
         if let Some(list) = list {
             for (i, entry) in list.expose_secret().split(',').map(str::trim).enumerate() {
                 let (name, key) = match entry.split_once(':') {
@@ -80,45 +87,70 @@ impl ApiKeys {
                         len,
                     });
                 }
-                keys.push((name.to_owned(), SecretString::from(key)));
+                env.insert(
+                    keys::hash(key),
+                    Grant {
+                        name: name.to_owned(),
+                        role: Role::Admin,
+                        scope: Scope::All,
+                        can_read_token: true,
+                    },
+                );
             }
         }
-        let open = open && keys.is_empty();
         Ok(Self {
-            keys,
+            env,
+            db: RwLock::new(HashMap::new()),
             open,
             legacy_open,
         })
     }
 
-    /// Whether no key is configured.
+    /// Whether no key is configured, in the environment or the database.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.env.is_empty() && self.db.read().expect("poisoned").is_empty()
     }
 
-    /// The name of the key `presented`, compared in constant time against every key.
-    fn find(&self, presented: &str) -> Option<&str> {
-        let mut found = None;
-        for (name, key) in &self.keys {
-            if bool::from(key.expose_secret().as_bytes().ct_eq(presented.as_bytes())) {
-                found = Some(name.as_str());
-            }
+    /// Replaces the database's keys (by hash) with `keys`.
+    pub fn set_db_keys(&self, keys: Vec<(String, Grant)>) {
+        *self.db.write().expect("poisoned") = keys.into_iter().collect();
+    }
+
+    /// The grant of the key `presented`, looked up by its SHA-256 (comparing hashes, not
+    /// keys, leaks nothing of a key through timing).
+    fn find(&self, presented: &str) -> Option<Grant> {
+        let hash = keys::hash(presented);
+        if let Some(grant) = self.env.get(&hash) {
+            return Some(grant.clone());
         }
-        found
+        self.db.read().expect("poisoned").get(&hash).cloned()
     }
 
-    fn authorize(&self, req: &HttpRequest, open: bool) -> Result<Caller, ApiError> {
+    /// The caller presenting a key, or an anonymous one in role `open` while no key is
+    /// configured (or always, with `always_open`).
+    fn authorize(
+        &self,
+        req: &HttpRequest,
+        open: Option<Role>,
+        always_open: bool,
+    ) -> Result<Caller, ApiError> {
         let presented = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token);
-        match presented.and_then(|key| self.find(key)) {
-            Some(name) => Ok(Caller {
-                key_name: Some(name.to_owned()),
+        match (presented.and_then(|key| self.find(key)), open) {
+            (Some(grant), _) => Ok(Caller {
+                key_name: Some(grant.name.clone()),
+                grant: Some(grant),
+                anonymous_role: None,
             }),
-            None if open => Ok(Caller { key_name: None }),
-            None => Err(ApiError::Unauthorized),
+            (None, Some(role)) if always_open || self.is_empty() => Ok(Caller {
+                key_name: None,
+                grant: None,
+                anonymous_role: Some(role),
+            }),
+            _ => Err(ApiError::Unauthorized),
         }
     }
 }
@@ -138,6 +170,61 @@ fn bearer_token(value: &str) -> Option<&str> {
 pub struct Caller {
     /// Name of the key it presented, `None` when the API is open.
     pub key_name: Option<String>,
+    /// What its key grants; `None` without a key.
+    grant: Option<Grant>,
+    /// The role of a caller without a key, while the API is open.
+    anonymous_role: Option<Role>,
+}
+
+impl Caller {
+    /// A caller with every right (the command line, tests).
+    pub fn admin(name: &str) -> Self {
+        Self {
+            key_name: Some(name.to_owned()),
+            grant: Some(Grant {
+                name: name.to_owned(),
+                role: Role::Admin,
+                scope: Scope::All,
+                can_read_token: true,
+            }),
+            anonymous_role: None,
+        }
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.grant
+            .as_ref()
+            .map(|g| g.role)
+            .or(self.anonymous_role)
+            .unwrap_or(Role::Client)
+    }
+
+    /// Whether it is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role() == Role::Admin
+    }
+
+    /// The accounts it may use.
+    pub fn scope(&self) -> Scope {
+        self.grant
+            .as_ref()
+            .map_or(Scope::All, |g| g.scope.clone())
+    }
+
+    /// Whether it may use the account `appid`.
+    pub fn may_use(&self, appid: &str) -> bool {
+        self.grant.as_ref().is_none_or(|g| g.scope.allows(appid))
+    }
+
+    /// Whether it may read the access tokens of `appid`.
+    pub fn may_read_token(&self, appid: &str) -> bool {
+        self.is_admin()
+            || self
+                .grant
+                .as_ref()
+                .is_some_and(|g| g.can_read_token && g.scope.allows(appid))
+    }
 }
 
 fn keys(req: &HttpRequest) -> Result<&ApiKeys, ApiError> {
@@ -151,7 +238,7 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(keys(req).and_then(|k| k.authorize(req, k.open)))
+        ready(keys(req).and_then(|k| k.authorize(req, k.open, false)))
     }
 }
 
@@ -166,7 +253,13 @@ impl FromRequest for LegacyCaller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(
             keys(req)
-                .and_then(|k| k.authorize(req, k.open || k.legacy_open))
+                .and_then(|k| {
+                    if k.legacy_open {
+                        k.authorize(req, Some(k.open.unwrap_or(Role::Client)), true)
+                    } else {
+                        k.authorize(req, k.open, false)
+                    }
+                })
                 .map(LegacyCaller),
         )
     }
@@ -182,21 +275,21 @@ mod tests {
     #[test]
     fn a_key_name_longer_than_its_column_is_refused() {
         let long = format!("{}:{K1}", "n".repeat(MAX_NAME_LEN + 1));
-        let err = ApiKeys::parse(Some(&long.into()), false, false).err();
+        let err = ApiKeys::parse(Some(&long.into()), None, false).err();
         assert!(matches!(err, Some(KeysError::BadName(1))), "{err:?}");
         let fits = format!("{}:{K1}", "n".repeat(MAX_NAME_LEN));
-        assert!(ApiKeys::parse(Some(&fits.into()), false, false).is_ok());
+        assert!(ApiKeys::parse(Some(&fits.into()), None, false).is_ok());
     }
 
     #[test]
     fn parses_named_keys_and_rejects_malformed_entries() {
         let list = format!("crm:{K1}, login:{K2}");
-        let keys = ApiKeys::parse(Some(&list.as_str().into()), true, false).unwrap();
-        assert_eq!(keys.find(K2), Some("login"));
-        assert_eq!(keys.find("k3"), None);
-        assert!(!keys.open, "configured keys close the API");
+        let keys = ApiKeys::parse(Some(&list.as_str().into()), Some(Role::Admin), false).unwrap();
+        assert_eq!(keys.find(K2).map(|g| g.name), Some("login".to_owned()));
+        assert!(keys.find("k3").is_none());
+        assert!(!keys.is_empty(), "configured keys close the API");
         let broken = format!("crm:{K1},broken");
-        let err = ApiKeys::parse(Some(&broken.as_str().into()), false, false)
+        let err = ApiKeys::parse(Some(&broken.as_str().into()), None, false)
             .err()
             .unwrap();
         assert!(err.to_string().contains("entry 2"));
@@ -205,7 +298,7 @@ mod tests {
     #[test]
     fn keys_shorter_than_24_characters_are_refused_without_showing_them() {
         let list = format!("crm:{K1},login:0123456789abcdef0123456");
-        let err = ApiKeys::parse(Some(&list.as_str().into()), false, false)
+        let err = ApiKeys::parse(Some(&list.as_str().into()), None, false)
             .err()
             .unwrap()
             .to_string();

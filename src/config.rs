@@ -77,6 +77,19 @@ pub struct Settings {
     /// How far a push's timestamp may be from our clock, in seconds
     /// (`WECHAT_MAX_CLOCK_SKEW_SECS`).
     pub wechat_max_clock_skew_secs: u64,
+    /// Refuse plaintext pushes to the account configured by environment: only safe and
+    /// compatible mode are accepted (`WECHAT_REQUIRE_ENCRYPTION`).
+    pub wechat_require_encryption: bool,
+    /// Seals the secrets of accounts stored in the database: 32 random bytes in base64
+    /// (`QRSCENE_MASTER_KEY`). Without it, accounts with secrets can only come from the
+    /// environment.
+    pub master_key: Option<SecretString>,
+    /// Earlier master keys, comma-separated, still opening secrets sealed with them until
+    /// `qrscene rotate-master-key` has sealed them again (`QRSCENE_MASTER_KEY_PREVIOUS`).
+    pub master_key_previous: Option<SecretString>,
+    /// How often each instance reloads accounts and API keys changed on another instance, in
+    /// milliseconds (`QRSCENE_ACCOUNTS_REFRESH_MS`).
+    pub accounts_refresh_ms: u64,
     /// Mount `POST /wechat/ceiling`, a route that answers `success` without work, for the
     /// callback benchmark (`QRSCENE_BENCH_ROUTES`). Only in builds with the cargo feature `bench`.
     #[cfg(feature = "bench")]
@@ -135,6 +148,10 @@ impl Default for Settings {
             wechat_encoding_aes_key: None,
             wechat_encoding_aes_key_previous: None,
             wechat_max_clock_skew_secs: 300,
+            wechat_require_encryption: false,
+            master_key: None,
+            master_key_previous: None,
+            accounts_refresh_ms: 5_000,
             #[cfg(feature = "bench")]
             bench_routes: false,
             event_committers: 4,
@@ -237,6 +254,8 @@ const VERBATIM: &[&str] = &[
     "wechat_token",
     "wechat_encoding_aes_key",
     "wechat_encoding_aes_key_previous",
+    "master_key",
+    "master_key_previous",
 ];
 
 /// The settings fields that `vars` set: verbatim strings for [`VERBATIM`], values parsed as

@@ -29,6 +29,18 @@ pub enum ApiError {
     /// No key, or a key we do not know.
     #[error("missing or unknown API key: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    /// The key may not do this, or not for this account.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request must name its account (`account`): the key may use several.
+    #[error("{0}")]
+    AccountRequired(String),
+    /// The request conflicts with what is stored (an account that exists already).
+    #[error("{0}")]
+    Conflict(String),
+    /// The service cannot do this now, or not with this configuration.
+    #[error("{0}")]
+    Unavailable(String),
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -118,6 +130,10 @@ impl ApiError {
             Self::Malformed(_) => "malformed_request",
             Self::Unauthorized => "unauthorized",
             Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::AccountRequired(_) => "account_required",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
             Self::PermanentCapReached(_) => "permanent_limit_reached",
             Self::WeChat { source, .. } => Upstream::of(source).code(),
             Self::Internal(_) => "internal",
@@ -158,6 +174,10 @@ impl ResponseError for ApiError {
             }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::AccountRequired(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PermanentCapReached(_) => StatusCode::CONFLICT,
             Self::WeChat { source, .. } => Upstream::of(source).status(),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -184,7 +204,8 @@ impl ResponseError for ApiError {
 #[schema(example = json!({"code": "invalid_field", "message": "scene_id: must be between 1 and 100000", "field": "scene_id"}))]
 pub struct ErrorBody {
     /// Stable machine-readable code: `invalid_field`, `malformed_request`, `unauthorized`,
-    /// `not_found`, `permanent_limit_reached`, `wechat_quota_exceeded`,
+    /// `forbidden`, `account_required`, `conflict`, `unavailable`, `not_found`,
+    /// `permanent_limit_reached`, `wechat_quota_exceeded`,
     /// `wechat_configuration`, `wechat_error`, `wechat_unreachable`, `wechat_timeout`,
     /// `wechat_token_unavailable`, `internal`; the callback's `bad_push`, `unverified_push`,
     /// `push_too_large`, `unavailable`.

@@ -2,6 +2,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod auth;
 pub mod callback;
 pub mod config;

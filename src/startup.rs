@@ -14,6 +14,9 @@ use actix_web::http::KeepAlive;
 use actix_web::middleware::from_fn;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::accounts::keys::Role;
+use crate::accounts::seal::Sealer;
+use crate::accounts::{Accounts, EnvAccount, SecretsSet, Wiring};
 use crate::auth::ApiKeys;
 use crate::callback::sandbox::SelfCallback;
 use crate::callback::store::EventStore;
@@ -60,10 +63,21 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.check()?;
         let sandbox = settings.sandbox();
+        let anonymous = if sandbox {
+            Some(Role::Admin)
+        } else if settings.allow_anonymous {
+            Some(Role::Client)
+        } else {
+            None
+        };
         let keys = ApiKeys::parse(
             settings.api_keys.as_ref(),
-            sandbox || settings.allow_anonymous,
+            anonymous,
             settings.legacy_open,
+        )?;
+        let sealer = Sealer::from_settings(
+            settings.master_key.as_ref(),
+            settings.master_key_previous.as_ref(),
         )?;
         if !sandbox && keys.is_empty() && !settings.allow_anonymous {
             anyhow::bail!(
@@ -113,6 +127,36 @@ impl Application {
             None => None,
         };
         let wechat = Arc::new(wechat(&settings, redis.clone())?);
+        let env_account = env_account(&settings, wechat)?;
+        let accounts = Accounts::load(
+            db.clone(),
+            env_account,
+            sealer,
+            Wiring {
+                api_base: settings.wechat_api_base.clone(),
+                timeout: Duration::from_millis(settings.wechat_timeout_ms),
+                max_skew_secs: settings.wechat_max_clock_skew_secs,
+                redis: redis.clone(),
+            },
+        )
+        .await
+        .context("cannot load the accounts")?;
+        keys.set_db_keys(
+            crate::accounts::keys::in_force(&db)
+                .await
+                .context("cannot load the API keys")?,
+        );
+        let accounts = Arc::new(accounts);
+        let keys = Arc::new(keys);
+        if settings.accounts_refresh_ms > 0 {
+            let reloader = crate::accounts::refresh::spawn(
+                accounts.clone(),
+                keys.clone(),
+                Duration::from_millis(settings.accounts_refresh_ms),
+                tasks.token(),
+            );
+            tasks.adopt("accounts reloader", reloader);
+        }
         if sandbox {
             tracing::warn!(
                 "sandbox mode: no WECHAT_APPID/WECHAT_SECRET, QR codes are simulated locally"
@@ -133,7 +177,6 @@ impl Application {
         let local = listener.local_addr()?;
         let port = local.port();
 
-        let callback_keys = callback_keys(&settings)?.map(web::Data::new);
         let bus = match (&settings.redis_url, &redis) {
             (Some(url), Some(conn)) => {
                 ScanBus::redis(url.expose_secret(), conn.clone(), &mut tasks)
@@ -156,8 +199,9 @@ impl Application {
         #[cfg(not(feature = "bench"))]
         let bench_routes = false;
 
-        let generations = web::Data::new(Generations::new(db.clone(), wechat, default_expire));
-        let keys = web::Data::new(keys);
+        let generations = web::Data::new(Generations::new(db.clone(), default_expire));
+        let keys = web::Data::from(keys);
+        let accounts = web::Data::from(accounts);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
         let read_db = web::Data::new(Db(db.clone()));
         let stats_zone = web::Data::new(crate::stats::period::StatsZone(stats_tz));
@@ -175,7 +219,7 @@ impl Application {
         let server = HttpServer::new(move || {
             // The last wrapped runs first: the span covers everything, the metrics see the
             // final status, every answer gets the headers.
-            let mut app = App::new()
+            let app = App::new()
                 .wrap(from_fn(nul::refuse_nul))
                 .wrap(from_fn(body_deadline::limit_body_time))
                 .wrap(from_fn(headers::security_headers))
@@ -186,6 +230,7 @@ impl Application {
                 .app_data(metrics.clone())
                 .app_data(generations.clone())
                 .app_data(keys.clone())
+                .app_data(accounts.clone())
                 .app_data(mp.clone())
                 .app_data(ready.clone())
                 .app_data(events.clone())
@@ -193,9 +238,6 @@ impl Application {
                 .app_data(stats_zone.clone())
                 .app_data(bus.clone())
                 .app_data(self_callback.clone());
-            if let Some(callback_keys) = &callback_keys {
-                app = app.app_data(callback_keys.clone());
-            }
             routes::mount(
                 app,
                 routes::Modes {
@@ -281,6 +323,26 @@ fn wechat(settings: &Settings, redis: Option<ConnectionManager>) -> anyhow::Resu
     )?;
     let tokens = TokenProvider::new(client.clone(), redis);
     Ok(WeChat::Live(Box::new(Live { client, tokens })))
+}
+
+/// The account configured by environment: its WeChat, callback keys and settings.
+fn env_account(settings: &Settings, wechat: Arc<WeChat>) -> anyhow::Result<EnvAccount> {
+    let appid = crate::wechat::ids::AppId::parse(
+        settings.wechat_appid.as_deref().unwrap_or(SANDBOX_APPID),
+    )?;
+    Ok(EnvAccount {
+        appid,
+        wechat,
+        callback: callback_keys(settings)?.map(Arc::new),
+        token_mode: settings.wechat_token_mode,
+        require_encryption: settings.wechat_require_encryption,
+        secrets: SecretsSet {
+            secret: settings.wechat_secret.is_some(),
+            callback_token: settings.wechat_token.is_some(),
+            aes_key: settings.wechat_encoding_aes_key.is_some(),
+            aes_key_previous: settings.wechat_encoding_aes_key_previous.is_some(),
+        },
+    })
 }
 
 /// The callback's token and AES keys; the sandbox signs with `WECHAT_TOKEN` or `sandbox`.

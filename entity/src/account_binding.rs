@@ -9,6 +9,8 @@ pub struct Model {
     /// Binding id.
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The account (`account.id`) the row belongs to.
+    pub account_id: i64,
     /// The user in the caller's own system.
     pub external_user_id: String,
     /// The code made for it.

@@ -2,7 +2,9 @@
 
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod account_binding;
+pub mod api_key;
 pub mod qr_generation;
 pub mod wechat_event;
 pub mod wechat_follower;

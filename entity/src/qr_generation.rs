@@ -38,6 +38,8 @@ pub struct Model {
     /// Generation id.
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The account (`account.id`) the row belongs to.
+    pub account_id: i64,
     /// Temporary or permanent.
     pub kind: CodeKind,
     /// WeChat's action name, e.g. `QR_STR_SCENE`.

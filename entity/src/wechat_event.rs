@@ -9,6 +9,8 @@ pub struct Model {
     /// Event id.
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The account (`account.id`) the row belongs to.
+    pub account_id: i64,
     /// `m:{MsgId}` for messages, `e:{openid}:{CreateTime}:{Event}:{EventKey}` for events.
     #[sea_orm(unique)]
     pub dedup_key: String,

@@ -7,6 +7,10 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "wechat_follower")]
 pub struct Model {
+    /// The account (`account.id`) they are a user of: the same openid under two accounts is
+    /// two people.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub account_id: i64,
     /// The user's openid.
     #[sea_orm(primary_key, auto_increment = false)]
     pub openid: String,

@@ -10,6 +10,7 @@ mod m20261121_000002_create_events;
 mod m20261121_000003_create_account_binding;
 mod m20261121_000004_cover_scan_index;
 mod m20261121_000005_stats_rollup;
+mod m20261207_000001_accounts;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_create_account_binding::Migration),
             Box::new(m20261121_000004_cover_scan_index::Migration),
             Box::new(m20261121_000005_stats_rollup::Migration),
+            Box::new(m20261207_000001_accounts::Migration),
         ]
     }
 }

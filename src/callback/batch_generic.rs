@@ -30,7 +30,7 @@ static STORE_EVENTS: LazyLock<String> = LazyLock::new(|| {
 /// `$1`: the inserted events as `[{"id", "seq"}]`.
 static STORE_FOLLOWERS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH touched AS (SELECT e.id, e.openid, e.account, e.kind, e.create_time, \
+        "WITH touched AS (SELECT e.id, e.account_id, e.openid, e.account, e.kind, e.create_time, \
             e.occurred_at, e.generation_id, json_extract(x.value, '$.seq') AS seq \
             FROM json_each($1) x JOIN wechat_event e ON e.id = json_extract(x.value, '$.id')) \
         {fold}",

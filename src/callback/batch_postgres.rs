@@ -17,7 +17,7 @@ use super::store::{Existing, Stored, read_stored};
 static STORE_BATCH: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH {input}, {linked}, ins AS ({INSERT_EVENTS}), \
-        touched AS (SELECT ins.id, i.openid, i.account, i.kind, i.create_time, i.occurred_at, \
+        touched AS (SELECT ins.id, i.account_id, i.openid, i.account, i.kind, i.create_time, i.occurred_at, \
             ins.generation_id, i.seq FROM ins JOIN input i ON i.dedup_key = ins.dedup_key), \
         fol AS ({fold}) \
         SELECT id, dedup_key, generation_id, reply FROM ins",

@@ -56,7 +56,10 @@ fn optional(
 /// A push ready to be stored.
 #[derive(Debug, Clone)]
 pub struct IncomingEvent {
-    /// `m:{MsgId}` for messages; `e:` + sha1 of openid, CreateTime, Event, EventKey otherwise.
+    /// The account (`account.id`) it was pushed to; set by [`Self::for_account`].
+    pub account_id: i64,
+    /// `{account id}:` then `m:{MsgId}` for messages; `e:` + sha1 of openid, CreateTime,
+    /// Event, EventKey otherwise.
     pub dedup_key: String,
     /// `ToUserName`.
     pub account: String,
@@ -85,6 +88,15 @@ pub struct IncomingEvent {
 }
 
 impl IncomingEvent {
+    /// The event as pushed to account `account_id`: its dedup key is the account's own (the
+    /// same push to two accounts is two events).
+    #[must_use]
+    pub fn for_account(mut self, account_id: i64) -> Self {
+        self.account_id = account_id;
+        self.dedup_key = format!("{account_id}:{}", self.dedup_key);
+        self
+    }
+
     /// The row for `message`, whose plaintext is `xml`, once every field fits its column.
     ///
     /// # Errors
@@ -162,6 +174,7 @@ impl IncomingEvent {
             }
         };
         Ok(Self {
+            account_id: 0,
             dedup_key,
             account: account.to_owned(),
             openid,

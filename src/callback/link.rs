@@ -32,13 +32,15 @@ pub(super) fn kinds_sql(column: &str, keep: fn(EventKind) -> bool) -> String {
 /// The CTE `linked`: each `input` row with `generation_id`, the generation it came from.
 pub(super) static LINKED: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "linked AS (SELECT i.dedup_key, i.account, i.openid, i.msg_type, i.event, i.kind, \
+        "linked AS (SELECT i.account_id, i.dedup_key, i.account, i.openid, i.msg_type, i.event, i.kind, \
             i.event_key, i.scene, i.ticket, i.msg_id, i.create_time, i.occurred_at, i.xml, \
             CASE WHEN NOT ({scan}) THEN NULL \
             WHEN i.ticket IS NOT NULL THEN (SELECT g.id FROM qr_generation g \
-                WHERE g.ticket = i.ticket AND g.status = {SUCCEEDED} ORDER BY g.id DESC LIMIT 1) \
+                WHERE g.ticket = i.ticket AND g.account_id = i.account_id \
+                AND g.status = {SUCCEEDED} ORDER BY g.id DESC LIMIT 1) \
             ELSE (SELECT g.id FROM qr_generation g \
-                WHERE g.scene = i.scene AND g.status = {SUCCEEDED} ORDER BY g.id DESC LIMIT 1) \
+                WHERE g.scene = i.scene AND g.account_id = i.account_id \
+                AND g.status = {SUCCEEDED} ORDER BY g.id DESC LIMIT 1) \
             END AS generation_id \
         FROM input i)",
         scan = kinds_sql("i.kind", is_scan),
@@ -47,10 +49,10 @@ pub(super) static LINKED: LazyLock<String> = LazyLock::new(|| {
 
 /// Inserts `linked` (received at `$2`) in key order, skipping keys already stored; each
 /// event keeps its generation's reply so that a retry gets the same answer.
-pub(super) const INSERT_EVENTS: &str = "INSERT INTO wechat_event (dedup_key, account, openid, \
+pub(super) const INSERT_EVENTS: &str = "INSERT INTO wechat_event (account_id, dedup_key, account, openid, \
         msg_type, event, kind, event_key, scene, ticket, msg_id, create_time, occurred_at, \
         received_at, generation_id, reply, xml) \
-    SELECT l.dedup_key, l.account, l.openid, l.msg_type, l.event, l.kind, l.event_key, l.scene, \
+    SELECT l.account_id, l.dedup_key, l.account, l.openid, l.msg_type, l.event, l.kind, l.event_key, l.scene, \
         l.ticket, l.msg_id, l.create_time, l.occurred_at, $2, l.generation_id, \
         (SELECT g.reply FROM qr_generation g WHERE g.id = l.generation_id), l.xml \
     FROM linked l WHERE true ORDER BY l.dedup_key \

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::event::IncomingEvent;
 
 /// The columns of `input`, with their Postgres types.
-const COLUMNS: [(&str, &str); 14] = [
+const COLUMNS: [(&str, &str); 15] = [
+    ("account_id", "bigint"),
     ("dedup_key", "text"),
     ("account", "text"),
     ("openid", "text"),
@@ -55,7 +56,7 @@ pub(super) fn json(events: &[(&IncomingEvent, usize)]) -> Value {
             .iter()
             .map(|(e, seq)| {
                 json!({
-                    "dedup_key": e.dedup_key, "account": e.account, "openid": e.openid.as_str(),
+                    "account_id": e.account_id, "dedup_key": e.dedup_key, "account": e.account, "openid": e.openid.as_str(),
                     "msg_type": e.msg_type, "event": e.event, "kind": e.kind.as_str(),
                     "event_key": e.event_key, "scene": e.scene,
                     "ticket": e.ticket.as_ref().map(|t| t.as_str()), "msg_id": e.msg_id,

@@ -102,14 +102,18 @@ impl SelfCallback {
         Ok(Self { http, url })
     }
 
-    /// Sends `push` and answers the callback's status and body.
+    /// Sends `push` to the callback of account `appid` and answers its status and body.
     ///
     /// # Errors
     /// The callback could not be reached.
-    pub async fn send(&self, push: &SignedPush) -> Result<(u16, String), reqwest::Error> {
+    pub async fn send(
+        &self,
+        push: &SignedPush,
+        appid: &str,
+    ) -> Result<(u16, String), reqwest::Error> {
         let response = self
             .http
-            .post(&self.url)
+            .post(format!("{}/{appid}", self.url))
             .query(&push.query)
             .body(push.body.clone())
             .send()

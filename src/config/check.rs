@@ -88,6 +88,13 @@ impl Settings {
                 hint: "the previous key is only accepted beside the current one",
             });
         }
+        if self.wechat_require_encryption && self.wechat_encoding_aes_key.is_none() {
+            return Err(ConfigError::Missing {
+                set: "WECHAT_REQUIRE_ENCRYPTION",
+                missing: "WECHAT_ENCODING_AES_KEY",
+                hint: "pushes can only be required to be encrypted with the key that decrypts them",
+            });
+        }
         for (value, name) in [
             (self.max_connections as u64, "QRSCENE_MAX_CONNECTIONS"),
             (self.header_timeout_ms, "QRSCENE_HEADER_TIMEOUT_MS"),

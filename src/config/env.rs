@@ -26,6 +26,10 @@ pub(super) const ENV_KEYS: &[(&str, &str)] = &[
         "wechat_encoding_aes_key_previous",
     ),
     ("WECHAT_MAX_CLOCK_SKEW_SECS", "wechat_max_clock_skew_secs"),
+    ("WECHAT_REQUIRE_ENCRYPTION", "wechat_require_encryption"),
+    ("QRSCENE_MASTER_KEY", "master_key"),
+    ("QRSCENE_MASTER_KEY_PREVIOUS", "master_key_previous"),
+    ("QRSCENE_ACCOUNTS_REFRESH_MS", "accounts_refresh_ms"),
     #[cfg(feature = "bench")]
     ("QRSCENE_BENCH_ROUTES", "bench_routes"),
     ("QRSCENE_EVENT_COMMITTERS", "event_committers"),

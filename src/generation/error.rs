@@ -29,6 +29,10 @@ pub enum GenerationError {
         /// The logged failed generation.
         generation: Option<i64>,
     },
+    /// The account cannot make codes here (e.g. its secrets cannot be opened without the
+    /// master key); the message says why.
+    #[error("{0}")]
+    AccountUnavailable(String),
     /// The generation log could not be read or written.
     #[error("the generation log failed")]
     Database(#[from] sea_orm::DbErr),

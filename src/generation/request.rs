@@ -22,6 +22,10 @@ pub const NO_NUL: &str = "must not contain the NUL character (U+0000)";
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"kind": "temporary", "expire_seconds": 86400, "payload": {"activity_id": "MT1950"}}))]
 pub struct CreateQrcodeBody {
+    /// The account (appid) to make the code for; may be left out when the key (or the
+    /// deployment) has exactly one.
+    #[schema(example = "wx1234567890abcdef")]
+    pub account: Option<String>,
     /// Temporary or permanent.
     #[schema(value_type = KindView, example = "temporary")]
     pub kind: String,

@@ -4,8 +4,6 @@
 //! (`succeeded` or `failed`): a code never exists at WeChat without its row, even when the
 //! process stops between the call and the answer.
 
-use std::sync::Arc;
-
 use chrono::Utc;
 use entity::qr_generation::{self, CodeKind, Column, Entity, GenerationStatus};
 use sea_orm::{
@@ -17,8 +15,8 @@ use super::error::GenerationError;
 use super::legacy::LegacyRequest;
 use super::request::{NewGeneration, Payload};
 use super::scene_key;
+use crate::accounts::Account;
 use crate::paging::PageRequest;
-use crate::wechat::WeChat;
 use crate::wechat::error::WeChatError;
 use crate::wechat::qrcode::{
     ExpireSeconds, MAX_PERMANENT_CODES, QrKind, QrSpec, QrTicket, Scene, SceneStr,
@@ -67,24 +65,20 @@ pub fn code_kind(kind: QrKind) -> CodeKind {
     }
 }
 
-/// The generation service: WeChat, the log, and the default expiry.
+/// The generation service: the log and the default expiry; each call names the account
+/// whose WeChat makes the code.
 pub struct Generations {
     db: DatabaseConnection,
-    wechat: Arc<WeChat>,
     default_expire: ExpireSeconds,
 }
 
 impl Generations {
-    /// The service over `db` and `wechat`.
-    pub fn new(db: DatabaseConnection, wechat: Arc<WeChat>, default_expire: ExpireSeconds) -> Self {
-        Self {
-            db,
-            wechat,
-            default_expire,
-        }
+    /// The service over `db`.
+    pub fn new(db: DatabaseConnection, default_expire: ExpireSeconds) -> Self {
+        Self { db, default_expire }
     }
 
-    /// Creates a code for `new`, assigning a scene when it has none.
+    /// Creates a code of `account` for `new`, assigning a scene when it has none.
     ///
     /// # Errors
     /// The permanent cap is reached, WeChat failed (the failure is logged), or the
@@ -92,6 +86,7 @@ impl Generations {
     #[tracing::instrument(skip_all, fields(kind = new.kind.as_str()))]
     pub async fn create(
         &self,
+        account: &Account,
         new: NewGeneration,
         api_key: Option<String>,
     ) -> Result<Created, GenerationError> {
@@ -112,11 +107,12 @@ impl Generations {
             api_key,
         };
         if spec.kind() == QrKind::Permanent {
-            if let Some(existing) = self.find_permanent(&spec).await? {
+            if let Some(existing) = self.find_permanent(account.id, &spec).await? {
                 return Ok(Created::Existing(existing));
             }
             // Pending codes may exist at WeChat already: they count against the cap.
             let made = Entity::find()
+                .filter(Column::AccountId.eq(account.id))
                 .filter(Column::Kind.eq(CodeKind::Permanent))
                 .filter(Column::Status.ne(GenerationStatus::Failed))
                 .count(&self.db)
@@ -125,7 +121,7 @@ impl Generations {
                 return Err(GenerationError::PermanentCapReached(MAX_PERMANENT_CODES));
             }
         }
-        self.attempt(spec, attribution).await
+        self.attempt(account, spec, attribution).await
     }
 
     /// Creates a temporary string-scene code for a legacy request: WeChat gets a short
@@ -136,6 +132,7 @@ impl Generations {
     #[tracing::instrument(skip_all)]
     pub async fn create_legacy(
         &self,
+        account: &Account,
         request: LegacyRequest,
         api_key: Option<String>,
     ) -> Result<Created, GenerationError> {
@@ -147,7 +144,7 @@ impl Generations {
             reply: None,
             api_key,
         };
-        self.attempt(spec, attribution).await
+        self.attempt(account, spec, attribution).await
     }
 
     /// Logs a pending attempt for `spec`, calls WeChat, and settles the row with the
@@ -157,12 +154,19 @@ impl Generations {
     /// WeChat failed (logged as a failed generation) or the database failed.
     pub async fn attempt(
         &self,
+        account: &Account,
         spec: QrSpec,
         attribution: Attribution,
     ) -> Result<Created, GenerationError> {
-        let pending = pending_row(&spec, attribution).insert(&self.db).await?;
+        let wechat = account
+            .wechat()
+            .map_err(GenerationError::AccountUnavailable)?
+            .clone();
+        let pending = pending_row(account.id, &spec, attribution)
+            .insert(&self.db)
+            .await?;
         let id = pending.id;
-        let outcome = self.wechat.create_qrcode(&spec).await;
+        let outcome = wechat.create_qrcode(&spec).await;
         count(&spec, &outcome);
         let settled = settle(pending, &spec, &outcome).update(&self.db).await;
         let model = match settled {
@@ -171,7 +175,7 @@ impl Generations {
             // one permanent scene with one code, so that row is this code's row: this
             // attempt's pending duplicate goes.
             Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                let existing = self.find_permanent(&spec).await?;
+                let existing = self.find_permanent(account.id, &spec).await?;
                 Entity::delete_by_id(id).exec(&self.db).await?;
                 return match existing {
                     Some(existing) => Ok(Created::Existing(existing)),
@@ -203,15 +207,17 @@ impl Generations {
             .ok_or(GenerationError::NotFound(id))
     }
 
-    /// A page of generations, newest first, and the cursor of the next page.
+    /// A page of the generations of account `account_id`, newest first, and the cursor of
+    /// the next page.
     ///
     /// # Errors
     /// The database failed.
     pub async fn list(
         &self,
+        account_id: i64,
         filter: ListFilter,
     ) -> Result<(Vec<qr_generation::Model>, Option<i64>), GenerationError> {
-        let mut query = Entity::find();
+        let mut query = Entity::find().filter(Column::AccountId.eq(account_id));
         if let Some(activity) = filter.activity_id {
             query = query.filter(Column::ActivityId.eq(activity));
         }
@@ -235,9 +241,11 @@ impl Generations {
 
     async fn find_permanent(
         &self,
+        account_id: i64,
         spec: &QrSpec,
     ) -> Result<Option<qr_generation::Model>, GenerationError> {
         Ok(Entity::find()
+            .filter(Column::AccountId.eq(account_id))
             .filter(Column::Kind.eq(CodeKind::Permanent))
             .filter(Column::Status.eq(GenerationStatus::Succeeded))
             .filter(Column::ActionName.eq(spec.action_name()))
@@ -248,13 +256,18 @@ impl Generations {
 }
 
 /// The row of an attempt about to call WeChat.
-fn pending_row(spec: &QrSpec, attribution: Attribution) -> qr_generation::ActiveModel {
+fn pending_row(
+    account_id: i64,
+    spec: &QrSpec,
+    attribution: Attribution,
+) -> qr_generation::ActiveModel {
     let (payload, activity_id) = match attribution.payload {
         Some(p) => (Some(p.value), p.activity_id),
         None => (None, None),
     };
     qr_generation::ActiveModel {
         id: NotSet,
+        account_id: Set(account_id),
         kind: Set(code_kind(spec.kind())),
         action_name: Set(spec.action_name().to_owned()),
         scene: Set(spec.scene.to_string()),

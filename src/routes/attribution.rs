@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, get, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::accounts::Accounts;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
@@ -33,6 +34,8 @@ impl From<StatsError> for ApiError {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Page {
+    /// When given, the code must be of this account (appid).
+    account: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 200.
@@ -64,14 +67,18 @@ pub struct EventPage {
 #[get("/{id}/events")]
 #[tracing::instrument(skip_all)]
 pub async fn code_events(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     generations: web::Data<Generations>,
     db: web::Data<Db>,
     id: web::Path<i64>,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    generations.get(id).await?;
+    let only = super::qrcodes::AccountQuery {
+        account: page.account.clone(),
+    };
+    super::qrcodes::visible(&caller, &accounts, &generations, id, &only).await?;
     let page = PageRequest::parse(page.cursor.as_deref(), page.limit)?;
     let (items, next) = events::of_code(&db.0, id, page).await?;
     Ok(HttpResponse::Ok().json(EventPage {
@@ -84,7 +91,7 @@ pub async fn code_events(
 #[utoipa::path(
     operation_id = "get_follower",
     tag = "attribution",
-    params(("openid" = String, Path, description = "The user's openid")),
+    params(("openid" = String, Path, description = "The user's openid"), super::qrcodes::AccountQuery),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The follower", body = FollowerView),
@@ -95,12 +102,15 @@ pub async fn code_events(
 #[get("/api/v1/followers/{openid}")]
 #[tracing::instrument(skip_all)]
 pub async fn follower(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     db: web::Data<Db>,
     openid: web::Path<String>,
+    query: web::Query<super::qrcodes::AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let account = accounts.resolve(&caller, query.account.as_deref()).await?;
     let openid = openid.into_inner();
-    match followers::find(&db.0, &openid).await? {
+    match followers::find(&db.0, account.id, &openid).await? {
         Some(view) => Ok(HttpResponse::Ok().json(view)),
         None => Err(ApiError::NotFound(format!(
             "no follower {openid:?} has been seen"
@@ -112,6 +122,8 @@ pub async fn follower(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
+    /// The account (appid); may be left out when the key (or the deployment) has exactly one.
+    account: Option<String>,
     /// Required: `activity`, `qrcode` or `day`.
     #[param(example = "day")]
     group_by: Option<String>,
@@ -167,12 +179,14 @@ pub struct StatsReport {
 #[get("/api/v1/stats")]
 #[tracing::instrument(skip_all)]
 pub async fn stats(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     db: web::Data<Db>,
     zone: web::Data<StatsZone>,
     params: web::Query<StatsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
+    let account = accounts.resolve(&caller, p.account.as_deref()).await?;
     let q = StatsQuery::parse(
         p.group_by.as_deref(),
         p.from.as_deref(),
@@ -180,6 +194,7 @@ pub async fn stats(
         p.tz.as_deref(),
         p.activity_id,
         **zone,
+        account.id,
     )?;
     let stats = compute_stats(&db.0, &q).await?;
     Ok(HttpResponse::Ok().json(StatsReport {

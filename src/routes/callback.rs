@@ -1,19 +1,23 @@
 //! `/wechat/callback`: WeChat's URL check (GET) and pushes (POST). The push is verified in
 //! an extractor over the raw body (64 KiB at most) before anything is parsed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload, web};
 use futures_util::future::LocalBoxFuture;
 
+use crate::accounts::{Account, Accounts};
 use crate::callback::reply;
 use crate::callback::store::{EventStore, StoreError};
 use crate::callback::verify::{CallbackKeys, CallbackQuery, VerifiedPush, VerifyError};
 use crate::error::ErrorBody;
 
-/// Where WeChat sends the URL check and pushes.
+/// Where WeChat sends the URL check and pushes of the account configured by environment.
 pub const PATH: &str = "/wechat/callback";
+/// Where WeChat sends the URL check and pushes of account `{appid}`.
+pub const ACCOUNT_PATH: &str = "/wechat/callback/{appid}";
 /// The benchmark's no-work callback (bench mode only).
 #[cfg(feature = "bench")]
 pub const CEILING_PATH: &str = "/wechat/ceiling";
@@ -31,9 +35,15 @@ pub enum CallbackError {
     /// The body could not be read (too large, or broken).
     #[error("the body could not be read: {0}")]
     Body(actix_web::Error),
-    /// No WECHAT_TOKEN: the callback cannot verify anything.
-    #[error("the callback is not configured: set WECHAT_TOKEN")]
-    NotConfigured,
+    /// No callback token: the callback cannot verify anything.
+    #[error(
+        "the callback of account {0} is not configured: set its callback token (WECHAT_TOKEN \
+         for the account configured by environment)"
+    )]
+    NotConfigured(String),
+    /// No enabled account has this appid.
+    #[error("no enabled account has appid {0}")]
+    UnknownAccount(String),
     /// The event could not be stored; WeChat will retry.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -50,7 +60,10 @@ impl ResponseError for CallbackError {
             ) => StatusCode::BAD_REQUEST,
             Self::Verify(_) => StatusCode::UNAUTHORIZED,
             Self::Body(e) => e.as_response_error().status_code(),
-            Self::NotConfigured | Self::Store(_) | Self::Slow(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UnknownAccount(_) => StatusCode::NOT_FOUND,
+            Self::NotConfigured(_) | Self::Store(_) | Self::Slow(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -65,19 +78,40 @@ impl ResponseError for CallbackError {
             StatusCode::BAD_REQUEST => "bad_push",
             StatusCode::UNAUTHORIZED => "unverified_push",
             StatusCode::PAYLOAD_TOO_LARGE => "push_too_large",
+            StatusCode::NOT_FOUND => "not_found",
             _ => "unavailable",
         };
         HttpResponse::build(status).json(ErrorBody::new(code, self.to_string()))
     }
 }
 
-/// A push whose signature held, decrypted and parsed.
-pub struct Push(pub VerifiedPush);
+/// A push whose signature held, decrypted and parsed, and the account it was pushed to.
+pub struct Push(pub VerifiedPush, pub Arc<Account>);
 
-fn keys(req: &HttpRequest) -> Result<&CallbackKeys, CallbackError> {
-    req.app_data::<web::Data<CallbackKeys>>()
-        .map(|k| k.get_ref())
-        .ok_or(CallbackError::NotConfigured)
+/// The account of the request's URL: `/wechat/callback/{appid}`, or the account configured
+/// by environment on `/wechat/callback`.
+async fn account(req: &HttpRequest) -> Result<Arc<Account>, CallbackError> {
+    let accounts = req
+        .app_data::<web::Data<Accounts>>()
+        .ok_or_else(|| CallbackError::UnknownAccount(String::new()))?;
+    let account = match req.match_info().get("appid") {
+        Some(appid) => accounts
+            .find(appid)
+            .await
+            .ok_or_else(|| CallbackError::UnknownAccount(appid.to_owned()))?,
+        None => accounts.default_account(),
+    };
+    if !account.enabled {
+        return Err(CallbackError::UnknownAccount(account.appid.to_string()));
+    }
+    Ok(account)
+}
+
+fn keys(account: &Account) -> Result<&CallbackKeys, CallbackError> {
+    account
+        .callback
+        .as_deref()
+        .ok_or_else(|| CallbackError::NotConfigured(account.appid.to_string()))
 }
 
 fn query(req: &HttpRequest) -> Result<CallbackQuery, CallbackError> {
@@ -94,10 +128,15 @@ impl FromRequest for Push {
         let req = req.clone();
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
+            let account = account(&req).await?;
             let body = body.await.map_err(CallbackError::Body)?;
-            let push =
-                keys(&req)?.verify_push(&query(&req)?, &body, chrono::Utc::now().timestamp())?;
-            Ok(Push(push))
+            let mut push = keys(&account)?.verify_push(
+                &query(&req)?,
+                &body,
+                chrono::Utc::now().timestamp(),
+            )?;
+            push.event = push.event.for_account(account.id);
+            Ok(Push(push, account))
         })
     }
 }
@@ -134,7 +173,8 @@ struct SignedQuery {
     )
 )]
 pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> {
-    let echostr = keys(&req)?.verify_echo(&query(&req)?, chrono::Utc::now().timestamp())?;
+    let account = account(&req).await?;
+    let echostr = keys(&account)?.verify_echo(&query(&req)?, chrono::Utc::now().timestamp())?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body(echostr))
@@ -177,12 +217,9 @@ pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> 
 pub async fn receive(
     push: Push,
     store: web::Data<EventStore>,
-    req: HttpRequest,
 ) -> Result<HttpResponse, CallbackError> {
-    // Read through `keys`, not a `web::Data` extractor: without WECHAT_TOKEN that extractor
-    // would fail first, with a 500 in plain text instead of the documented 503.
-    let keys = keys(&req)?;
-    let VerifiedPush { event, reply_to } = push.0;
+    let Push(VerifiedPush { event, reply_to }, account) = push;
+    let keys = keys(&account)?;
     let kind = event.kind.as_str();
     let stored = tokio::time::timeout(STORE_DEADLINE, store.store(event))
         .await
@@ -197,6 +234,65 @@ pub async fn receive(
         "application/xml"
     };
     Ok(HttpResponse::Ok().content_type(content_type).body(body))
+}
+
+/// WeChat's URL check for account `{appid}`: as `GET /wechat/callback`, verified with that
+/// account's callback token.
+#[utoipa::path(
+    get,
+    path = ACCOUNT_PATH,
+    tag = "callback",
+    params(
+        ("appid" = String, Path, description = "The account's appid"),
+        SignedQuery,
+        ("echostr" = String, Query, description = "The challenge to answer"),
+    ),
+    responses(
+        (status = 200, description = "`echostr`", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 400, description = "`bad_push`: a parameter is missing", body = ErrorBody),
+        (status = 401, description = "`unverified_push`: wrong signature or timestamp too far off", body = ErrorBody),
+        (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the account has no callback token", body = ErrorBody),
+    )
+)]
+pub async fn check_account_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> {
+    check_url(req).await
+}
+
+/// A push from WeChat to account `{appid}`: as `POST /wechat/callback`, verified with that
+/// account's callback token and keys, and stored under that account.
+#[utoipa::path(
+    post,
+    path = ACCOUNT_PATH,
+    tag = "callback",
+    params(
+        ("appid" = String, Path, description = "The account's appid"),
+        SignedQuery,
+        ("openid" = Option<String>, Query, description = "The sender (informational)"),
+        ("encrypt_type" = Option<String>, Query, description = "`aes` in safe and compatible mode"),
+        ("msg_signature" = Option<String>, Query, description = "sha1 of the token, timestamp, nonce and ciphertext (safe and compatible mode)"),
+    ),
+    request_body(
+        description = "The push XML, or the safe-mode `<xml><Encrypt>...</Encrypt></xml>` envelope",
+        content((String = "text/xml"), (String = "application/xml"))
+    ),
+    responses(
+        (status = 200, description = "Stored: `success`, or the passive reply XML (encrypted in safe mode)", content(
+            (String = "text/plain", example = json!("success")),
+            (String = "application/xml"),
+        )),
+        (status = 400, description = "`bad_push`: a parameter is missing, the XML is malformed or a field cannot be stored", body = ErrorBody),
+        (status = 401, description = "`unverified_push`: wrong signature, timestamp too far off, undecryptable, or addressed to another account", body = ErrorBody),
+        (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
+        (status = 413, description = "`push_too_large`: the body is over 64 KiB", body = ErrorBody),
+        (status = 503, description = "`unavailable`: not configured, or not stored (WeChat retries)", body = ErrorBody),
+    )
+)]
+pub async fn receive_account(
+    push: Push,
+    store: web::Data<EventStore>,
+) -> Result<HttpResponse, CallbackError> {
+    receive(push, store).await
 }
 
 /// Bench mode only (`QRSCENE_BENCH_ROUTES=true` in a build with the cargo feature `bench`):

@@ -101,6 +101,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .doc(callback::__path_check_url)
         .doc(callback::__path_receive),
     )
+    .service(
+        Documented::new(
+            web::resource(callback::ACCOUNT_PATH)
+                .app_data(web::PayloadConfig::new(callback::BODY_LIMIT))
+                .route(web::get().to(callback::check_account_url))
+                .route(web::post().to(callback::receive_account)),
+        )
+        .doc(callback::__path_check_account_url)
+        .doc(callback::__path_receive_account),
+    )
     .service(dashboard::index)
     .service(dashboard::app_js)
     .service(dashboard::style_css);

@@ -9,6 +9,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::generation::request::{CreateQrcodeBody, MAX_ACTIVITY_ID_CHARS, NewGeneration};
 use crate::generation::service::ListFilter;
 use crate::generation::view::{GenerationView, KindView, StatusView};
+use crate::accounts::Accounts;
 use crate::generation::{Created, GenerationError, Generations};
 use crate::image as drawing;
 use crate::paging::PageRequest;
@@ -24,6 +25,7 @@ impl From<GenerationError> for ApiError {
             }
             GenerationError::PermanentCapReached(cap) => Self::PermanentCapReached(cap),
             GenerationError::WeChat { source, generation } => Self::WeChat { source, generation },
+            GenerationError::AccountUnavailable(why) => Self::Unavailable(why),
             GenerationError::Database(e) => e.into(),
         }
     }
@@ -44,6 +46,8 @@ impl From<GenerationError> for ApiError {
         (status = 200, description = "The stored permanent code of this scene", body = GenerationView),
         (status = 400, description = "`invalid_field` (a WeChat limit or our rule) or `malformed_request`", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the key may not use this account", body = ErrorBody),
+        (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
         (status = 409, description = "`permanent_limit_reached`: the 100,000 permanent codes are used up", body = ErrorBody),
         (status = 429, description = "`wechat_quota_exceeded`: WeChat's daily quota (45009)", body = ErrorBody),
         (status = 502, description = "`wechat_configuration`, `wechat_error` or `wechat_unreachable`", body = ErrorBody),
@@ -55,12 +59,15 @@ impl From<GenerationError> for ApiError {
 #[tracing::instrument(skip_all, fields(caller = ?caller.key_name))]
 pub async fn create(
     caller: Caller,
+    accounts: web::Data<Accounts>,
     generations: web::Data<Generations>,
     mp: web::Data<MpBase>,
     body: web::Json<CreateQrcodeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewGeneration::try_from(body.into_inner())?;
-    Ok(match generations.create(new, caller.key_name).await? {
+    let mut body = body.into_inner();
+    let account = accounts.resolve(&caller, body.account.take().as_deref()).await?;
+    let new = NewGeneration::try_from(body)?;
+    Ok(match generations.create(&account, new, caller.key_name).await? {
         Created::New(m) => HttpResponse::Created().json(GenerationView::new(m, &mp.0)),
         Created::Existing(m) => HttpResponse::Ok().json(GenerationView::new(m, &mp.0)),
     })
@@ -70,23 +77,25 @@ pub async fn create(
 #[utoipa::path(
     operation_id = "get_qrcode",
     tag = "qrcodes",
-    params(("id" = i64, Path, description = "Generation id")),
+    params(("id" = i64, Path, description = "Generation id"), AccountQuery),
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The generation", body = GenerationView),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 404, description = "No such generation", body = ErrorBody),
+        (status = 404, description = "No such generation (or one of an account the key may not use)", body = ErrorBody),
     )
 )]
 #[get("/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     generations: web::Data<Generations>,
     mp: web::Data<MpBase>,
     id: web::Path<i64>,
+    query: web::Query<AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let model = generations.get(id.into_inner()).await?;
+    let model = visible(&caller, &accounts, &generations, id.into_inner(), &query).await?;
     Ok(HttpResponse::Ok().json(GenerationView::new(model, &mp.0)))
 }
 
@@ -94,6 +103,8 @@ pub async fn get(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The account (appid); may be left out when the key (or the deployment) has exactly one.
+    account: Option<String>,
     /// Only codes whose `payload.activity_id` is this.
     #[param(min_length = 1, max_length = 128)]
     activity_id: Option<String>,
@@ -130,17 +141,21 @@ pub struct GenerationPage {
         (status = 200, description = "A page of generations", body = GenerationPage),
         (status = 400, description = "`invalid_field` (kind, status, cursor, limit) or `malformed_request`", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the key may not use this account", body = ErrorBody),
+        (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
     )
 )]
 #[get("")]
 #[tracing::instrument(skip_all)]
 pub async fn list(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     generations: web::Data<Generations>,
     mp: web::Data<MpBase>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let account = accounts.resolve(&caller, q.account.as_deref()).await?;
     let status = match q.status.as_deref() {
         None => None,
         Some("pending") => Some(StatusView::Pending),
@@ -170,7 +185,7 @@ pub async fn list(
         status: status.map(Into::into),
         page,
     };
-    let (rows, next) = generations.list(filter).await?;
+    let (rows, next) = generations.list(account.id, filter).await?;
     let items: Vec<_> = rows
         .into_iter()
         .map(|m| GenerationView::new(m, &mp.0))
@@ -195,6 +210,8 @@ pub enum ImageFormat {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImageQuery {
+    /// When given, the code must be of this account (appid).
+    account: Option<String>,
     /// Width and height in pixels, 64 to 2048.
     #[param(minimum = 64, maximum = 2048, default = 430)]
     size: Option<u32>,
@@ -222,13 +239,19 @@ pub struct ImageQuery {
 )]
 #[get("/{id}/image.{format}")]
 pub async fn image(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     generations: web::Data<Generations>,
     path: web::Path<(i64, ImageFormat)>,
     query: web::Query<ImageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, format) = path.into_inner();
-    let (url, size) = image_input(&generations, id, query.size).await?;
+    let query = query.into_inner();
+    let only = AccountQuery {
+        account: query.account,
+    };
+    let model = visible(&caller, &accounts, &generations, id, &only).await?;
+    let (url, size) = image_input(model, query.size)?;
     let (content_type, body) = if format == ImageFormat::Png {
         (
             "image/png",
@@ -248,9 +271,8 @@ pub async fn image(
         .body(body))
 }
 
-async fn image_input(
-    generations: &Generations,
-    id: i64,
+fn image_input(
+    model: entity::qr_generation::Model,
     size: Option<u32>,
 ) -> Result<(String, u32), ApiError> {
     let size = size.unwrap_or(drawing::DEFAULT_SIZE);
@@ -265,7 +287,41 @@ async fn image_input(
         )
         .into());
     }
-    let model = generations.get(id).await?;
+    let id = model.id;
     let url = model.url.ok_or(GenerationError::NoImage(id))?;
     Ok((url, size))
+}
+
+/// The optional `account` of a lookup by id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccountQuery {
+    /// When given, the code must be of this account (appid); otherwise 404.
+    pub account: Option<String>,
+}
+
+/// Generation `id`, when the caller may see its account (and it is `only.account`, when
+/// given): a code of another account is not found, never forbidden.
+///
+/// # Errors
+/// 404 when there is no such code or it is not the caller's to see.
+pub async fn visible(
+    caller: &Caller,
+    accounts: &Accounts,
+    generations: &Generations,
+    id: i64,
+    only: &AccountQuery,
+) -> Result<entity::qr_generation::Model, ApiError> {
+    let model = generations.get(id).await?;
+    let account = accounts.by_id(model.account_id);
+    let shown = accounts.visible(caller, model.account_id)
+        && match only.account.as_deref() {
+            Some(appid) => account.is_some_and(|a| a.appid.as_str() == appid),
+            None => true,
+        };
+    if shown {
+        Ok(model)
+    } else {
+        Err(GenerationError::NotFound(id).into())
+    }
 }

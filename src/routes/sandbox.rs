@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::callback::sandbox::{Scanner, SelfCallback, build};
-use crate::callback::verify::CallbackKeys;
+use crate::accounts::Accounts;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
 use crate::wechat::qrcode::LimitError;
@@ -58,9 +58,9 @@ pub struct ScanAnswer {
 #[post("/sandbox/scan")]
 #[tracing::instrument(skip_all, fields(qrcode_id = body.qrcode_id))]
 pub async fn scan(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     generations: web::Data<Generations>,
-    keys: web::Data<CallbackKeys>,
     callback: web::Data<SelfCallback>,
     body: web::Json<ScanBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -79,7 +79,18 @@ pub async fn scan(
         )
         .into());
     }
-    let generation = generations.get(body.qrcode_id).await?;
+    let only = super::qrcodes::AccountQuery { account: None };
+    let generation =
+        super::qrcodes::visible(&caller, &accounts, &generations, body.qrcode_id, &only).await?;
+    let account = accounts
+        .by_id(generation.account_id)
+        .ok_or_else(|| ApiError::NotFound(format!("no generation {}", generation.id)))?;
+    let keys = account.callback.clone().ok_or_else(|| {
+        ApiError::Unavailable(format!(
+            "account {} has no callback token: its pushes cannot be signed",
+            account.appid
+        ))
+    })?;
     if generation.ticket.is_none() {
         return Err(ApiError::NotFound(format!(
             "generation {} failed and cannot be scanned",
@@ -92,7 +103,7 @@ pub async fn scan(
     };
     let push = build(&generation, &scanner, &keys, chrono::Utc::now().timestamp());
     let (status, answer) = callback
-        .send(&push)
+        .send(&push, account.appid.as_str())
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok().json(ScanAnswer {

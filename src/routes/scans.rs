@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::accounts::Accounts;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
@@ -30,6 +31,8 @@ impl From<BindingError> for ApiError {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WaitQuery {
+    /// When given, the code must be of this account (appid).
+    account: Option<String>,
     /// Seconds to wait, 1 to 60.
     #[param(minimum = 1, maximum = 60, default = 25)]
     timeout: Option<u64>,
@@ -53,7 +56,8 @@ pub struct WaitQuery {
 #[get("/{id}/wait")]
 #[tracing::instrument(skip_all)]
 pub async fn wait(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     generations: web::Data<Generations>,
     db: web::Data<Db>,
     bus: web::Data<ScanBus>,
@@ -68,7 +72,11 @@ pub async fn wait(
         )
         .into());
     }
-    let generation = generations.get(id.into_inner()).await?;
+    let only = super::qrcodes::AccountQuery {
+        account: query.account.clone(),
+    };
+    let generation =
+        super::qrcodes::visible(&caller, &accounts, &generations, id.into_inner(), &only).await?;
     let scan = wait_for_scan(&db.0, &bus, &generation, Duration::from_secs(timeout)).await?;
     let outcome = if scan.is_some() { "scanned" } else { "timeout" };
     metrics::counter!("qrscene_scan_waits_total", "outcome" => outcome).increment(1);
@@ -99,19 +107,16 @@ pub async fn wait(
 #[tracing::instrument(skip_all)]
 pub async fn create_binding(
     caller: Caller,
+    accounts: web::Data<Accounts>,
     generations: web::Data<Generations>,
     db: web::Data<Db>,
     mp: web::Data<MpBase>,
     body: web::Json<NewBinding>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = bindings::create(
-        &db.0,
-        &generations,
-        &mp.0,
-        body.into_inner(),
-        caller.key_name,
-    )
-    .await?;
+    let body = body.into_inner();
+    let account = accounts.resolve(&caller, body.account.as_deref()).await?;
+    let view =
+        bindings::create(&db.0, &account, &generations, &mp.0, body, caller.key_name).await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -129,17 +134,25 @@ pub async fn create_binding(
 #[get("/api/v1/bindings/{id}")]
 #[tracing::instrument(skip_all)]
 pub async fn get_binding(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     db: web::Data<Db>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(bindings::get(&db.0, id.into_inner()).await?))
+    let id = id.into_inner();
+    let view = bindings::get(&db.0, id).await?;
+    if !accounts.visible(&caller, view.account_id) {
+        return Err(BindingError::NotFound(id).into());
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Query of the binding list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    /// The account (appid); may be left out when the key (or the deployment) has exactly one.
+    account: Option<String>,
     /// Required: the user in the caller's system, 1 to 128 characters.
     #[param(example = "user-42", min_length = 1, max_length = 128)]
     external_user_id: Option<String>,
@@ -172,19 +185,18 @@ pub struct UserBindings<'a> {
 #[get("/api/v1/bindings")]
 #[tracing::instrument(skip_all)]
 pub async fn user_bindings(
-    _caller: Caller,
+    caller: Caller,
+    accounts: web::Data<Accounts>,
     db: web::Data<Db>,
     query: web::Query<UserQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(user) = query
-        .into_inner()
-        .external_user_id
-        .filter(|u| !u.is_empty())
-    else {
+    let query = query.into_inner();
+    let account = accounts.resolve(&caller, query.account.as_deref()).await?;
+    let Some(user) = query.external_user_id.filter(|u| !u.is_empty()) else {
         return Err(LimitError::new("external_user_id", "is required").into());
     };
     let user = ExternalUserId::parse("external_user_id", user)?;
-    let (current, history) = bindings::of_user(&db.0, &user).await?;
+    let (current, history) = bindings::of_user(&db.0, account.id, &user).await?;
     Ok(HttpResponse::Ok().json(UserBindings {
         external_user_id: user.into_inner(),
         current: current.as_ref(),

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 use self::query::{BindingRow, Which};
 pub use self::user::ExternalUserId;
+use crate::accounts::Account;
 use crate::generation::request::{NewGeneration, Payload};
 use crate::generation::view::GenerationView;
 use crate::generation::{Created, GenerationError, Generations};
@@ -45,6 +46,8 @@ pub const HISTORY: u64 = 50;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewBinding {
+    /// The account (appid); may be left out when the key (or the deployment) has exactly one.
+    pub account: Option<String>,
     /// The user in the caller's system: 1 to 128 characters without control characters.
     #[schema(example = "user-42")]
     pub external_user_id: String,
@@ -70,6 +73,9 @@ pub enum Status {
 pub struct BindingView {
     /// Binding id.
     pub id: i64,
+    /// The account's internal id (to check who may see it).
+    #[serde(skip)]
+    pub account_id: i64,
     /// The user in the caller's system.
     pub external_user_id: String,
     /// State.
@@ -95,6 +101,7 @@ pub struct BindingView {
 /// An invalid field, WeChat failing, or the database.
 pub async fn create(
     db: &DatabaseConnection,
+    account: &Account,
     generations: &Generations,
     mp_base: &str,
     new: NewBinding,
@@ -114,11 +121,12 @@ pub async fn create(
         reply: None,
     };
     let (Created::New(generation) | Created::Existing(generation)) =
-        generations.create(request, api_key.clone()).await?;
+        generations.create(account, request, api_key.clone()).await?;
     let now = Utc::now();
     let expires_at = generation.expires_at.unwrap_or(now);
     let row = account_binding::ActiveModel {
         id: NotSet,
+        account_id: Set(account.id),
         external_user_id: Set(user.into_inner()),
         generation_id: Set(generation.id),
         api_key: Set(api_key),
@@ -129,6 +137,7 @@ pub async fn create(
     .await?;
     let mut view = BindingView {
         id: row.id,
+        account_id: row.account_id,
         external_user_id: row.external_user_id,
         status: Status::Pending,
         openid: None,
@@ -163,10 +172,11 @@ pub async fn get(db: &DatabaseConnection, id: i64) -> Result<BindingView, Bindin
 /// The database failed.
 pub async fn of_user(
     db: &DatabaseConnection,
+    account_id: i64,
     user: &ExternalUserId,
 ) -> Result<(Option<BindingView>, Vec<BindingView>), BindingError> {
-    let history = query::read(db, Which::History(user, HISTORY)).await?;
-    let current = query::read(db, Which::Current(user)).await?;
+    let history = query::read(db, Which::History(account_id, user, HISTORY)).await?;
+    let current = query::read(db, Which::Current(account_id, user)).await?;
     Ok((
         current.into_iter().next().map(view),
         history.into_iter().map(view).collect(),
@@ -181,6 +191,7 @@ fn view(row: BindingRow) -> BindingView {
     };
     BindingView {
         id: row.id,
+        account_id: row.account_id,
         external_user_id: row.external_user_id,
         status,
         openid: row.scan_openid,

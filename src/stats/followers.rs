@@ -53,9 +53,10 @@ pub struct FirstTouch {
 /// [`StatsError::Database`]: the database failed.
 pub async fn find(
     db: &DatabaseConnection,
+    account_id: i64,
     openid: &str,
 ) -> Result<Option<FollowerView>, StatsError> {
-    let Some(f) = wechat_follower::Entity::find_by_id(openid.to_owned())
+    let Some(f) = wechat_follower::Entity::find_by_id((account_id, openid.to_owned()))
         .one(db)
         .await?
     else {
@@ -75,6 +76,7 @@ pub async fn find(
         None => None,
     };
     let recent_events = wechat_event::Entity::find()
+        .filter(wechat_event::Column::AccountId.eq(account_id))
         .filter(wechat_event::Column::Openid.eq(openid))
         .order_by_desc(wechat_event::Column::Id)
         .limit(RECENT_EVENTS)

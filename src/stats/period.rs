@@ -42,6 +42,8 @@ impl GroupBy {
 /// A validated stats request.
 #[derive(Debug, Clone)]
 pub struct StatsQuery {
+    /// The account (`account.id`) whose codes and events are counted.
+    pub account_id: i64,
     /// Grouping.
     pub group_by: GroupBy,
     /// Start, inclusive.
@@ -67,6 +69,7 @@ impl StatsQuery {
         tz: Option<&str>,
         activity_id: Option<String>,
         zone: StatsZone,
+        account_id: i64,
     ) -> Result<Self, StatsError> {
         let group_by = [GroupBy::Activity, GroupBy::Qrcode, GroupBy::Day]
             .into_iter()
@@ -100,6 +103,7 @@ impl StatsQuery {
         };
         let activity_id = activity_id.filter(|a| !a.is_empty());
         Ok(Self {
+            account_id,
             group_by,
             from,
             to,
@@ -160,6 +164,7 @@ mod tests {
                 None,
                 None,
                 SHANGHAI,
+                1,
             )
         };
         assert!(parse("2026-01-02T00:00:00+08:00").is_ok(), "366 days");
@@ -178,6 +183,7 @@ mod tests {
             None,
             None,
             SHANGHAI,
+            1,
         )
         .unwrap();
         let days = q.days();
@@ -199,6 +205,7 @@ mod tests {
             Some("America/New_York"),
             None,
             SHANGHAI,
+            1,
         )
         .unwrap();
         let days = q.days();
@@ -208,7 +215,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let parse = |g, f, t, tz| match StatsQuery::parse(g, f, t, tz, None, SHANGHAI) {
+        let parse = |g, f, t, tz| match StatsQuery::parse(g, f, t, tz, None, SHANGHAI, 1) {
             Err(StatsError::Invalid { field, .. }) => field,
             other => panic!("{other:?}"),
         };
@@ -227,9 +234,9 @@ mod tests {
     fn without_tz_days_are_the_configured_zone() {
         let berlin = StatsZone(chrono_tz::Europe::Berlin);
         let (f, t) = (Some("2026-11-01T00:00:00Z"), Some("2026-11-02T00:00:00Z"));
-        let q = StatsQuery::parse(Some("day"), f, t, None, None, berlin);
+        let q = StatsQuery::parse(Some("day"), f, t, None, None, berlin, 1);
         assert_eq!(q.map(|q| q.tz).ok(), Some(chrono_tz::Europe::Berlin));
-        let q = StatsQuery::parse(Some("day"), f, t, Some("UTC"), None, berlin);
+        let q = StatsQuery::parse(Some("day"), f, t, Some("UTC"), None, berlin, 1);
         assert_eq!(q.map(|q| q.tz).ok(), Some(Tz::UTC));
     }
 }

@@ -258,10 +258,10 @@ impl TestApp {
             .expect("read events")
     }
 
-    /// A follower row.
+    /// A follower row of the account configured by environment (id 1).
     pub async fn follower(&self, openid: &str) -> Option<entity::wechat_follower::Model> {
         use sea_orm::EntityTrait;
-        entity::wechat_follower::Entity::find_by_id(openid.to_owned())
+        entity::wechat_follower::Entity::find_by_id((1, openid.to_owned()))
             .one(&self.db)
             .await
             .expect("read follower")

@@ -254,7 +254,7 @@ async fn the_current_binding_is_found_beyond_the_listed_history() {
         counter.fetch_add(1, Ordering::SeqCst);
     });
     let user = ExternalUserId::parse("external_user_id", "crm-many".into()).unwrap();
-    let (current, history) = bindings::of_user(&db, &user).await.unwrap();
+    let (current, history) = bindings::of_user(&db, 1, &user).await.unwrap();
     assert_eq!(statements.load(Ordering::SeqCst), 2);
     assert_eq!(current.map(|c| c.openid), Some(Some("oMany".to_owned())));
     assert_eq!(history.len(), 50);

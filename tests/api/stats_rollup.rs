@@ -67,6 +67,7 @@ impl Seeder {
         for (i, activity) in ACTIVITIES.iter().enumerate() {
             let row = entity::qr_generation::ActiveModel {
                 id: NotSet,
+                account_id: Set(1),
                 kind: Set(entity::qr_generation::CodeKind::Temporary),
                 action_name: Set("QR_STR_SCENE".into()),
                 scene: Set(format!("s{i}")),
@@ -137,6 +138,7 @@ impl Seeder {
             self.n += 1;
             rows.push(entity::wechat_event::ActiveModel {
                 id: NotSet,
+                account_id: Set(1),
                 dedup_key: Set(format!("t:{}", self.n)),
                 account: Set("gh_test".into()),
                 openid: Set(openid),
@@ -216,6 +218,7 @@ fn queries(tz: &str) -> Vec<StatsQuery> {
                         Some(tz),
                         activity.map(str::to_owned),
                         StatsZone(SHANGHAI),
+                        1,
                     )
                     .expect("a valid query"),
                 );
@@ -433,6 +436,7 @@ async fn rollups_answer_exactly_across_a_repeated_midnight() {
                     Some("Atlantic/Azores"),
                     activity.map(str::to_owned),
                     StatsZone(SHANGHAI),
+                    1,
                 )
                 .expect("a valid query");
                 let expected = stored.stats(&q);

@@ -18,6 +18,7 @@ const SCAN_KINDS: [&str; 2] = ["subscribe", "scan"];
 #[derive(Debug, FromQueryResult)]
 pub(super) struct BindingRow {
     pub id: i64,
+    pub account_id: i64,
     pub external_user_id: String,
     pub generation_id: i64,
     pub created_at: DateTime<Utc>,
@@ -31,10 +32,10 @@ pub(super) struct BindingRow {
 pub(super) enum Which<'a> {
     /// One binding.
     Id(i64),
-    /// A user's latest bindings, newest first.
-    History(&'a ExternalUserId, u64),
-    /// The user's binding whose scan is the latest.
-    Current(&'a ExternalUserId),
+    /// A user's latest bindings under an account, newest first.
+    History(i64, &'a ExternalUserId, u64),
+    /// The user's binding under an account whose scan is the latest.
+    Current(i64, &'a ExternalUserId),
 }
 
 /// The rows of `which`.
@@ -70,13 +71,14 @@ fn select(which: Which<'_>) -> SelectStatement {
         .to_owned();
     let first_valid = valid(&e).add(Expr::exists(earlier).not());
     let join = match which {
-        Which::Current(_) => JoinType::InnerJoin,
+        Which::Current(..) => JoinType::InnerJoin,
         Which::Id(_) | Which::History(..) => JoinType::LeftJoin,
     };
     let mut query = Query::select();
     query
         .columns([
             (b.clone(), B::Id),
+            (b.clone(), B::AccountId),
             (b.clone(), B::ExternalUserId),
             (b.clone(), B::GenerationId),
             (b.clone(), B::CreatedAt),
@@ -91,14 +93,16 @@ fn select(which: Which<'_>) -> SelectStatement {
         Which::Id(id) => {
             query.and_where(Expr::col((b, B::Id)).eq(id));
         }
-        Which::History(user, limit) => {
+        Which::History(account, user, limit) => {
             query
+                .and_where(Expr::col((b.clone(), B::AccountId)).eq(account))
                 .and_where(Expr::col((b.clone(), B::ExternalUserId)).eq(user.as_str()))
                 .order_by((b, B::Id), Order::Desc)
                 .limit(limit);
         }
-        Which::Current(user) => {
+        Which::Current(account, user) => {
             query
+                .and_where(Expr::col((b.clone(), B::AccountId)).eq(account))
                 .and_where(Expr::col((b, B::ExternalUserId)).eq(user.as_str()))
                 .order_by((e, E::Id), Order::Desc)
                 .limit(1);
