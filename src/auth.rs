@@ -207,9 +207,7 @@ impl Caller {
 
     /// The accounts it may use.
     pub fn scope(&self) -> Scope {
-        self.grant
-            .as_ref()
-            .map_or(Scope::All, |g| g.scope.clone())
+        self.grant.as_ref().map_or(Scope::All, |g| g.scope.clone())
     }
 
     /// Whether it may use the account `appid`.

@@ -70,11 +70,7 @@ impl Application {
         } else {
             None
         };
-        let keys = ApiKeys::parse(
-            settings.api_keys.as_ref(),
-            anonymous,
-            settings.legacy_open,
-        )?;
+        let keys = ApiKeys::parse(settings.api_keys.as_ref(), anonymous, settings.legacy_open)?;
         let sealer = Sealer::from_settings(
             settings.master_key.as_ref(),
             settings.master_key_previous.as_ref(),

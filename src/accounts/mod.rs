@@ -11,8 +11,8 @@
 //! - API keys ([`keys`]) are hashed; each names its role and the accounts it may use.
 
 pub mod access;
-pub mod refresh;
 pub mod keys;
+pub mod refresh;
 pub mod seal;
 pub mod store;
 
@@ -504,7 +504,11 @@ impl Accounts {
     ///
     /// # Errors
     /// The database failed.
-    pub async fn learn_original_id(&self, account: &Account, original_id: &str) -> Result<(), AccountError> {
+    pub async fn learn_original_id(
+        &self,
+        account: &Account,
+        original_id: &str,
+    ) -> Result<(), AccountError> {
         if store::learn_original_id(&self.db, account.id, original_id).await? {
             tracing::info!(appid = %account.appid, original_id, "learnt the account's original id");
         }

@@ -4,12 +4,12 @@ use actix_web::{HttpResponse, get, http::header, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::accounts::Accounts;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::request::{CreateQrcodeBody, MAX_ACTIVITY_ID_CHARS, NewGeneration};
 use crate::generation::service::ListFilter;
 use crate::generation::view::{GenerationView, KindView, StatusView};
-use crate::accounts::Accounts;
 use crate::generation::{Created, GenerationError, Generations};
 use crate::image as drawing;
 use crate::paging::PageRequest;
@@ -65,12 +65,16 @@ pub async fn create(
     body: web::Json<CreateQrcodeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let mut body = body.into_inner();
-    let account = accounts.resolve(&caller, body.account.take().as_deref()).await?;
+    let account = accounts
+        .resolve(&caller, body.account.take().as_deref())
+        .await?;
     let new = NewGeneration::try_from(body)?;
-    Ok(match generations.create(&account, new, caller.key_name).await? {
-        Created::New(m) => HttpResponse::Created().json(GenerationView::new(m, &mp.0)),
-        Created::Existing(m) => HttpResponse::Ok().json(GenerationView::new(m, &mp.0)),
-    })
+    Ok(
+        match generations.create(&account, new, caller.key_name).await? {
+            Created::New(m) => HttpResponse::Created().json(GenerationView::new(m, &mp.0)),
+            Created::Existing(m) => HttpResponse::Ok().json(GenerationView::new(m, &mp.0)),
+        },
+    )
 }
 
 /// One generation, succeeded or failed.

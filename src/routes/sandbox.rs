@@ -4,9 +4,9 @@ use actix_web::{HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::accounts::Accounts;
 use crate::auth::Caller;
 use crate::callback::sandbox::{Scanner, SelfCallback, build};
-use crate::accounts::Accounts;
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
 use crate::wechat::qrcode::LimitError;

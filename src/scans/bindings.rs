@@ -120,8 +120,9 @@ pub async fn create(
         payload: Some(Payload::parse("payload", payload)?),
         reply: None,
     };
-    let (Created::New(generation) | Created::Existing(generation)) =
-        generations.create(account, request, api_key.clone()).await?;
+    let (Created::New(generation) | Created::Existing(generation)) = generations
+        .create(account, request, api_key.clone())
+        .await?;
     let now = Utc::now();
     let expires_at = generation.expires_at.unwrap_or(now);
     let row = account_binding::ActiveModel {

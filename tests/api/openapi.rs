@@ -127,6 +127,7 @@ fn concrete(path: &str) -> String {
             "id" => "424242",
             "openid" => "o-openapi-test",
             "format" => "png",
+            "appid" => "wx0penapitest0000",
             other => panic!("give path parameter {other:?} an example value in this test"),
         });
         rest = &rest[end + 1..];

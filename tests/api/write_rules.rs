@@ -98,7 +98,9 @@ fn arrivals(rng: &mut StdRng, pushes: &[String]) -> Vec<IncomingEvent> {
         .into_iter()
         .map(|xml| {
             let parsed = message::parse(xml).expect("generated XML parses");
-            IncomingEvent::new(&parsed, xml.clone()).expect("generated push is valid")
+            IncomingEvent::new(&parsed, xml.clone())
+                .expect("generated push is valid")
+                .for_account(1)
         })
         .collect()
 }
@@ -195,8 +197,8 @@ async fn prepare(url: &str) -> DatabaseConnection {
     for (id, scene, ticket, status, reply) in GENERATIONS {
         let quote = |v: Option<&str>| v.map_or("NULL".to_owned(), |v| format!("'{v}'"));
         db.execute_unprepared(&format!(
-            "INSERT INTO qr_generation (id, kind, action_name, scene, ticket, status, reply, created_at) \
-             VALUES ({id}, 'temporary', 'QR_STR_SCENE', '{scene}', {}, '{status}', {}, '2026-01-01T00:00:00+00:00')",
+            "INSERT INTO qr_generation (id, account_id, kind, action_name, scene, ticket, status, reply, created_at) \
+             VALUES ({id}, 1, 'temporary', 'QR_STR_SCENE', '{scene}', {}, '{status}', {}, '2026-01-01T00:00:00+00:00')",
             quote(ticket),
             quote(reply),
         ))
@@ -379,7 +381,9 @@ async fn a_busy_database_is_a_conflict_to_retry_not_a_batch_to_split() {
         .iter()
         .map(|user| {
             let xml = subscribe(user, now() - 10, None, None);
-            IncomingEvent::new(&message::parse(&xml).unwrap(), xml.clone()).unwrap()
+            IncomingEvent::new(&message::parse(&xml).unwrap(), xml.clone())
+                .unwrap()
+                .for_account(1)
         })
         .collect();
     let batch: Vec<&IncomingEvent> = events.iter().collect();
