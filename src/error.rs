@@ -44,6 +44,20 @@ pub enum ApiError {
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// WeChat refused an account's credentials when they were checked.
+    #[error("WeChat refused the credentials of {appid}: errcode {errcode}: {errmsg}")]
+    WeChatCredentials {
+        /// The account.
+        appid: String,
+        /// WeChat's errcode (40013 invalid appid, 40125 invalid secret, 40164 IP not
+        /// whitelisted, ...).
+        errcode: i64,
+        /// WeChat's errmsg.
+        errmsg: String,
+    },
+    /// WeChat could not be asked (checking credentials).
+    #[error("{0}")]
+    WeChatUnreachable(String),
     /// The 100,000 permanent codes of the account are used up.
     #[error("the account has used all {0} permanent QR codes; use temporary codes")]
     PermanentCapReached(u64),
@@ -134,6 +148,8 @@ impl ApiError {
             Self::AccountRequired(_) => "account_required",
             Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
+            Self::WeChatCredentials { .. } => "wechat_credentials",
+            Self::WeChatUnreachable(_) => "wechat_unreachable",
             Self::PermanentCapReached(_) => "permanent_limit_reached",
             Self::WeChat { source, .. } => Upstream::of(source).code(),
             Self::Internal(_) => "internal",
@@ -178,6 +194,8 @@ impl ResponseError for ApiError {
             Self::AccountRequired(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::WeChatCredentials { .. } => StatusCode::BAD_REQUEST,
+            Self::WeChatUnreachable(_) => StatusCode::BAD_GATEWAY,
             Self::PermanentCapReached(_) => StatusCode::CONFLICT,
             Self::WeChat { source, .. } => Upstream::of(source).status(),
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -195,6 +213,9 @@ impl ResponseError for ApiError {
             body.errcode = Some(source.errcode());
             body.generation_id = Some(*generation);
         }
+        if let Self::WeChatCredentials { errcode, .. } = self {
+            body.errcode = Some(Some(*errcode));
+        }
         HttpResponse::build(status).json(body)
     }
 }
@@ -205,6 +226,7 @@ impl ResponseError for ApiError {
 pub struct ErrorBody {
     /// Stable machine-readable code: `invalid_field`, `malformed_request`, `unauthorized`,
     /// `forbidden`, `account_required`, `conflict`, `unavailable`, `not_found`,
+    /// `wechat_credentials`,
     /// `permanent_limit_reached`, `wechat_quota_exceeded`,
     /// `wechat_configuration`, `wechat_error`, `wechat_unreachable`, `wechat_timeout`,
     /// `wechat_token_unavailable`, `internal`; the callback's `bad_push`, `unverified_push`,

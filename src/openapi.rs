@@ -28,7 +28,13 @@ pub const API_KEY: &str = "api_key";
         title = "qrscene",
         description = "Parametric WeChat QR codes, their scans, and the attribution between them.\n\n\
             The JSON API (`/api/v1/*`) and the legacy endpoint take `Authorization: Bearer <key>`, \
-            one of `QRSCENE_API_KEYS` (in sandbox mode without keys the API is open). Errors are \
+            one of `QRSCENE_API_KEYS` (admin keys) or a key made with `POST /api/v1/keys` (admin \
+            or client, for some accounts or all, maybe with the `token` permission); in sandbox \
+            mode without keys the API is open. A request names its official account with \
+            `account` (an appid) in the JSON body or the query string, and may leave it out when \
+            its key (or the deployment) has exactly one: 400 `account_required` otherwise, 403 \
+            `forbidden` for an account the key may not use, 404 `not_found` for an unknown one. A \
+            row of another account (a code, a binding) is a 404, never a 403. Errors are \
             `ErrorBody`: `{\"code\", \"message\"}` plus `field` for a broken rule, `errcode` and \
             `generation_id` for WeChat failures. Any route may also answer 500 `internal` when \
             the database fails, and 400 `invalid_field` naming a query parameter that holds \
@@ -45,6 +51,8 @@ pub const API_KEY: &str = "api_key";
         (name = "bindings", description = "Account binding and scan-to-login"),
         (name = "attribution", description = "Events of a code, followers, statistics"),
         (name = "legacy", description = "The endpoint existing callers use"),
+        (name = "accounts", description = "Official accounts served by this deployment (changing them needs an admin key), and their access tokens: the token service"),
+        (name = "keys", description = "API keys (admin keys only)"),
         (name = "callback", description = "WeChat's URL check and pushes (no API key: the signature is the proof)"),
         (name = "sandbox", description = "Sandbox mode only"),
         (name = "bench", description = "Bench mode only (`QRSCENE_BENCH_ROUTES=true`)"),
@@ -61,7 +69,9 @@ impl Modify for BearerKey {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let scheme = HttpBuilder::new()
             .scheme(HttpAuthScheme::Bearer)
-            .description(Some("One of the keys of `QRSCENE_API_KEYS`"))
+            .description(Some(
+                "One of the keys of `QRSCENE_API_KEYS`, or a key made with `POST /api/v1/keys`",
+            ))
             .build();
         openapi
             .components

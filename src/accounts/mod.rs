@@ -11,6 +11,7 @@
 //! - API keys ([`keys`]) are hashed; each names its role and the accounts it may use.
 
 pub mod access;
+pub mod admin;
 pub mod keys;
 pub mod refresh;
 pub mod seal;

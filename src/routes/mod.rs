@@ -1,6 +1,7 @@
 //! Thin actix handlers, one file per resource, and the route table. Every route is mounted
 //! through `utoipa-actix-web`, so the OpenAPI document lists exactly what is mounted.
 
+pub mod accounts;
 pub mod attribution;
 pub mod callback;
 pub mod dashboard;
@@ -90,6 +91,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(scans::user_bindings)
     .service(scans::get_binding)
     .service(legacy::create_qr_code)
+    .service(accounts::create)
+    .service(accounts::list)
+    .service(accounts::get)
+    .service(accounts::update)
+    .service(accounts::disable)
+    .service(accounts::create_key)
+    .service(accounts::list_keys)
+    .service(accounts::revoke_key)
     .service(
         // One resource for both methods: its own body limit, and 405 to other methods.
         Documented::new(
