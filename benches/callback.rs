@@ -3,13 +3,19 @@
 //! scratch Postgres database. Three phases, each after a warm-up:
 //! (1) the ceiling, `POST /wechat/ceiling`, a route of the same server that answers
 //! `success` without work; (2) the full durable path in plaintext (verify, parse, commit,
-//! link); (3) the same in safe mode (AES), on a second server with the key.
+//! link); (3) the same in safe mode (AES), on a second server with the key; (4) the plaintext
+//! path with the pushes spread over 10 accounts at once (each its own callback URL
+//! `/wechat/callback/{appid}`, token and codes; the accounts are added with
+//! `qrscene accounts add`, their secrets sealed with a master key).
 //! Every push is distinct (its own FromUserName, CreateTime and nonce), so none is a retry;
 //! half are subscribes with the scene of a generated code, a quarter SCANs of one, a quarter
 //! plain subscribes. Prints requests/s, latency p50/p90/p99/max, errors, the server's RSS
 //! and the ratios to the targets. Not a test: it asserts nothing.
 //!
 //! cargo bench --features bench --bench callback -- --database postgres://postgres@127.0.0.1:5432/test
+//!
+//! `--baseline PATH` first measures the plaintext path of another build (e.g. the release
+//! before accounts) in the same run, on its own scratch database.
 //!
 //! `--server PATH` measures another build of the binary (e.g. an older commit's, which
 //! mounts the ceiling with QRSCENE_BENCH_ROUTES=true; that variable is always set here).
@@ -36,6 +42,20 @@ const APPID: &str = "wxsandbox";
 const CEILING: &str = "ceiling (no work)";
 /// Generated codes whose tickets the pushes carry.
 const CODES: usize = 10_000;
+/// Accounts of the many-accounts phase.
+const ACCOUNTS: usize = 10;
+/// The master key of the bench's server (sealing the accounts' callback tokens).
+const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The appid of account `k` of the many-accounts phase.
+fn bench_appid(k: usize) -> String {
+    format!("wxbench{k:02}")
+}
+
+/// The callback token of account `k` of the many-accounts phase.
+fn bench_token(k: usize) -> String {
+    format!("bench-token-{k:02}")
+}
 
 #[derive(Parser)]
 struct Args {
@@ -77,15 +97,27 @@ struct Args {
     /// WAL flush of each commit costs). Default: the server's setting.
     #[arg(long)]
     synchronous_commit: Option<String>,
-    /// Run only these phases (`ceiling`, `plain`, `safe`; comma-separated).
+    /// Run only these phases (`ceiling`, `plain`, `safe`, `accounts`; comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// An older build of `qrscene` whose plaintext path is measured first, in this same run,
+    /// on its own scratch database (e.g. the release before accounts), as the baseline.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
     #[arg(long, hide = true)]
     bench: bool,
 }
 
-/// One signed push: the path with its query, and the body.
+/// One signed push: the path with its query, and the body. `path` ending in `/` is the
+/// many-accounts phase: push `i` goes to account `i % ACCOUNTS`, signed with its token.
 fn push(path: &str, i: usize, now: i64, safe: Option<&MessageCrypto>) -> String {
+    let (path, token) = if path.ends_with('/') {
+        let k = i % ACCOUNTS;
+        (format!("{path}{}", bench_appid(k)), bench_token(k))
+    } else {
+        (path.to_owned(), TOKEN.to_owned())
+    };
+    let token = token.as_str();
     let code = i % CODES;
     let event = match i % 4 {
         0 | 2 => format!(
@@ -103,14 +135,14 @@ fn push(path: &str, i: usize, now: i64, safe: Option<&MessageCrypto>) -> String 
          <CreateTime>{created}</CreateTime><MsgType><![CDATA[event]]></MsgType>{event}</xml>"
     );
     let (timestamp, nonce) = (now.to_string(), format!("{}", 1_000_000_007 + i));
-    let signature = sign(&[TOKEN, &timestamp, &nonce]);
+    let signature = sign(&[token, &timestamp, &nonce]);
     let mut url =
         format!("{path}?signature={signature}&timestamp={timestamp}&nonce={nonce}&openid=o{i}");
     let body = match safe {
         None => xml,
         Some(crypto) => {
             let encrypted = crypto.encrypt_random(&xml);
-            let msg_signature = sign(&[TOKEN, &timestamp, &nonce, &encrypted]);
+            let msg_signature = sign(&[token, &timestamp, &nonce, &encrypted]);
             url.push_str(&format!("&encrypt_type=aes&msg_signature={msg_signature}"));
             format!(
                 "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
@@ -278,6 +310,40 @@ fn print(label: &str, p: &Phase) {
     );
 }
 
+/// The plaintext phase on an older build (`--baseline`), on a scratch database of its own
+/// migrated by that build.
+async fn baseline_phase(old: &Path, args: &Args, dir: &Path) -> anyhow::Result<Phase> {
+    let scratch = common::Scratch::new(Some(&args.database)).await?;
+    let log = dir.join("baseline.log");
+    let env = vec![
+        ("DATABASE_URL", scratch.url.clone()),
+        ("WECHAT_TOKEN", TOKEN.to_owned()),
+        ("QRSCENE_BENCH_ROUTES", "true".to_owned()),
+        (
+            "QRSCENE_API_KEYS",
+            "bench:bench-key-0123456789abcdefghijklmn".to_owned(),
+        ),
+        ("RUST_LOG", args.log.clone()),
+    ];
+    server::run(old, &["migrate"], &env, &log)?;
+    let db = Database::connect(&scratch.url).await?;
+    db.execute_unprepared(&format!(
+        "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
+         SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
+         'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
+        CODES - 1
+    ))
+    .await?;
+    db.execute_unprepared("ANALYZE").await?;
+    let server = Server::start(old, &env, &log).await?;
+    let target = ("/wechat/callback", 5_000_000);
+    let figures = phase("baseline", &db, &server, dir, target, args, None).await?;
+    server.stop().await;
+    db.close().await?;
+    scratch.drop_database().await?;
+    Ok(figures)
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -302,6 +368,7 @@ async fn main() -> anyhow::Result<()> {
             "bench:bench-key-0123456789abcdefghijklmn".to_owned(),
         ),
         ("RUST_LOG", args.log.clone()),
+        ("QRSCENE_MASTER_KEY", MASTER_KEY.to_owned()),
     ];
     if let Some(pool) = args.pool {
         env.push(("QRSCENE_DB_MAX_CONNECTIONS", pool.to_string()));
@@ -312,15 +379,72 @@ async fn main() -> anyhow::Result<()> {
     if let Some(redis) = &args.redis {
         env.push(("REDIS_URL", redis.clone()));
     }
+    // An older build (`--server`) knows neither accounts nor the master key.
+    let accounts = wanted("accounts");
+    if !accounts {
+        env.retain(|(k, _)| *k != "QRSCENE_MASTER_KEY");
+    }
     server::run(&args.server, &["migrate"], &env, &log)?;
     let db = Database::connect(&scratch.url).await?;
-    db.execute_unprepared(&format!(
-        "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
-         SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
-         'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
-        CODES - 1
-    ))
-    .await?;
+    let has_accounts = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM information_schema.columns \
+             WHERE table_name = 'qr_generation' AND column_name = 'account_id'",
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "n").unwrap_or(0) > 0)
+        .unwrap_or(false);
+    anyhow::ensure!(
+        has_accounts || !accounts,
+        "the accounts phase needs a build with accounts"
+    );
+    if has_accounts {
+        // The account configured by environment (sandbox) is account 1 once the server
+        // started; the migration made it already, without its appid.
+        db.execute_unprepared(&format!(
+            "INSERT INTO qr_generation (account_id, kind, action_name, scene, status, ticket, url, activity_id, created_at) \
+             SELECT 1, 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
+             'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
+            CODES - 1
+        ))
+        .await?;
+    } else {
+        db.execute_unprepared(&format!(
+            "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
+             SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
+             'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
+            CODES - 1
+        ))
+        .await?;
+    }
+    if accounts {
+        for k in 0..ACCOUNTS {
+            let appid = bench_appid(k);
+            server::run_with_stdin(
+                &args.server,
+                &[
+                    "accounts",
+                    "add",
+                    "--appid",
+                    &appid,
+                    "--secrets-stdin",
+                    "--no-verify",
+                ],
+                &env,
+                &log,
+                &format!("callback_token={}\n", bench_token(k)),
+            )?;
+            // The same scenes and tickets under every account: each its own codes.
+            db.execute_unprepared(&format!(
+                "INSERT INTO qr_generation (account_id, kind, action_name, scene, status, ticket, url, activity_id, created_at) \
+                 SELECT a.id, 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
+                 'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i, account a WHERE a.appid = '{appid}'",
+                CODES - 1
+            ))
+            .await?;
+        }
+    }
     // As autovacuum would on a live database: plans use the indexes.
     db.execute_unprepared("ANALYZE").await?;
     if let Some(mode) = &args.synchronous_commit {
@@ -336,8 +460,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let load_before = loadavg();
-    let (mut ceiling, mut plain, mut safe) = (None, None, None);
-    if wanted("ceiling") || wanted("plain") {
+    let baseline = match &args.baseline {
+        Some(old) => Some(baseline_phase(old, &args, dir.path()).await?),
+        None => None,
+    };
+    let (mut ceiling, mut plain, mut safe, mut many) = (None, None, None, None);
+    if wanted("ceiling") || wanted("plain") || accounts {
         let server = Server::start(&args.server, &env, &log).await?;
         if wanted("ceiling") {
             let target = ("/wechat/ceiling", 0);
@@ -346,6 +474,10 @@ async fn main() -> anyhow::Result<()> {
         if wanted("plain") {
             let target = ("/wechat/callback", 1_000_000);
             plain = Some(phase("plain", &db, &server, dir.path(), target, &args, None).await?);
+        }
+        if accounts {
+            let target = ("/wechat/callback/", 3_000_000);
+            many = Some(phase("accounts", &db, &server, dir.path(), target, &args, None).await?);
         }
         server.stop().await;
     }
@@ -401,9 +533,11 @@ async fn main() -> anyhow::Result<()> {
             .map_or(String::new(), |m| format!("  synchronous_commit={m}")),
     );
     for (label, figures) in [
+        ("baseline build, plaintext", &baseline),
         (CEILING, &ceiling),
         ("full path, plaintext", &plain),
         ("full path, safe mode (AES)", &safe),
+        ("plaintext, 10 accounts", &many),
     ] {
         if let Some(figures) = figures {
             print(label, figures);
@@ -421,7 +555,25 @@ async fn main() -> anyhow::Result<()> {
             100.0 * safe.run.rps() / plain.run.rps()
         );
     }
-    let answered: u64 = [&plain, &safe]
+    if let (Some(baseline), Some(plain)) = (&baseline, &plain) {
+        println!(
+            "  plaintext, this build / baseline build: {:.0}% of requests/s",
+            100.0 * plain.run.rps() / baseline.run.rps()
+        );
+    }
+    if let (Some(baseline), Some(many)) = (&baseline, &many) {
+        println!(
+            "  10 accounts, this build / one account, baseline build: {:.0}% of requests/s",
+            100.0 * many.run.rps() / baseline.run.rps()
+        );
+    }
+    if let (Some(plain), Some(many)) = (&plain, &many) {
+        println!(
+            "  10 accounts / one account (plaintext): {:.0}% of requests/s (target >= 90%)",
+            100.0 * many.run.rps() / plain.run.rps()
+        );
+    }
+    let answered: u64 = [&plain, &safe, &many]
         .into_iter()
         .flatten()
         .map(|p| p.run.requests - p.run.errors - p.run.repeated)

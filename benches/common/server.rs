@@ -54,6 +54,41 @@ pub fn run(binary: &Path, args: &[&str], env: &[(&str, String)], log: &Path) -> 
     Ok(())
 }
 
+/// Runs `binary args` to completion with `input` on its standard input.
+///
+/// # Errors
+/// It could not be started or did not succeed.
+#[allow(dead_code)]
+pub fn run_with_stdin(
+    binary: &Path,
+    args: &[&str],
+    env: &[(&str, String)],
+    log: &Path,
+    input: &str,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let out = File::options().create(true).append(true).open(log)?;
+    let mut child = command(binary, env)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?
+        .write_all(input.as_bytes())?;
+    let status = child.wait()?;
+    anyhow::ensure!(
+        status.success(),
+        "{} {args:?}: {status}; see {}",
+        binary.display(),
+        log.display()
+    );
+    Ok(())
+}
+
 fn command(binary: &Path, env: &[(&str, String)]) -> Command {
     let mut command = Command::new(binary);
     for (key, _) in std::env::vars() {
