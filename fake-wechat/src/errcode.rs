@@ -10,7 +10,7 @@ pub const ERR_INVALID_TOKEN: i64 = 40014;
 pub const ERR_TOKEN_MISSING: i64 = 41001;
 /// access_token expired.
 pub const ERR_TOKEN_EXPIRED: i64 = 42001;
-/// Daily API quota reached.
+/// Daily API quota reached (also: more forced refreshes of the stable token than a day allows).
 pub const ERR_QUOTA: i64 = 45009;
 /// Too many permanent QR codes.
 pub const ERR_PERMANENT_LIMIT: i64 = 45029;
@@ -18,3 +18,5 @@ pub const ERR_PERMANENT_LIMIT: i64 = 45029;
 pub const ERR_INVALID_ARGS: i64 = 40097;
 /// Invalid appsecret.
 pub const ERR_INVALID_SECRET: i64 = 40125;
+/// The caller's IP is not on the account's whitelist (a console setting).
+pub const ERR_IP_NOT_WHITELISTED: i64 = 40164;

@@ -4,16 +4,23 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::errcode::*;
+use crate::lock;
 use crate::mint::{new_ticket, new_url};
-use crate::{Endpoint, State, TokenState, lock};
+use crate::state::{
+    App, Endpoint, FORCED_REFRESH_INTERVAL, FORCED_REFRESHES_PER_DAY, Retire, State, TokenKind,
+};
 
 fn error(errcode: i64, errmsg: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "errcode": errcode, "errmsg": errmsg }))
+}
+
+fn token_answer(token: &str, expires_in: u64) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "access_token": token, "expires_in": expires_in }))
 }
 
 /// Takes the next fault for `endpoint`: its delay and, maybe, an errcode to answer.
@@ -41,33 +48,31 @@ async fn faulted(state: &Mutex<State>, endpoint: Endpoint) -> Option<HttpRespons
 }
 
 impl State {
-    fn check_credentials(&self, appid: &str, secret: &str) -> Option<HttpResponse> {
-        if appid != self.appid {
-            return Some(error(ERR_INVALID_APPID, "invalid appid"));
+    /// The app of `appid` if the secret is its own and the caller's IP is whitelisted, in
+    /// WeChat's order of checks: appid (40013), secret (40125), IP (40164).
+    fn check_credentials(
+        &mut self,
+        appid: &str,
+        secret: &str,
+        req: &HttpRequest,
+    ) -> Result<&mut App, HttpResponse> {
+        let Some(app) = self.apps.get_mut(appid) else {
+            return Err(error(ERR_INVALID_APPID, "invalid appid"));
+        };
+        if secret != app.secret {
+            return Err(error(ERR_INVALID_SECRET, "invalid appsecret"));
         }
-        if secret != self.secret {
-            return Some(error(ERR_INVALID_SECRET, "invalid appsecret"));
+        if !app.ip_whitelisted {
+            let ip = req
+                .peer_addr()
+                .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+            let rid = uuid::Uuid::new_v4().simple().to_string();
+            return Err(error(
+                ERR_IP_NOT_WHITELISTED,
+                &format!("invalid ip {ip} ipv6 ::ffff:{ip}, not in whitelist rid: {}", &rid[..8]),
+            ));
         }
-        None
-    }
-
-    /// A new token; the ones before it stay valid for `overlap`.
-    fn issue(&mut self) -> HttpResponse {
-        let token = format!("FAKE_{}", uuid::Uuid::new_v4().simple());
-        let now = Instant::now();
-        for old in self.tokens.values_mut() {
-            old.replaced_at.get_or_insert(now);
-        }
-        self.tokens.insert(
-            token.clone(),
-            TokenState {
-                expires_at: now + self.token_life,
-                replaced_at: None,
-            },
-        );
-        self.token_fetches += 1;
-        HttpResponse::Ok()
-            .json(json!({ "access_token": token, "expires_in": self.token_life.as_secs() }))
+        Ok(app)
     }
 }
 
@@ -77,18 +82,22 @@ pub(crate) struct ClassicQuery {
     secret: String,
 }
 
-/// `GET /cgi-bin/token`: a new token on every call.
+/// `GET /cgi-bin/token`: a new token on every call; the previous one keeps working for the
+/// overlap.
 pub(crate) async fn classic_token(
     state: web::Data<Mutex<State>>,
     q: web::Query<ClassicQuery>,
+    req: HttpRequest,
 ) -> HttpResponse {
     if let Some(r) = faulted(&state, Endpoint::Token).await {
         return r;
     }
     let mut state = lock(&state);
-    state
-        .check_credentials(&q.appid, &q.secret)
-        .unwrap_or_else(|| state.issue())
+    if let Err(r) = state.check_credentials(&q.appid, &q.secret, &req) {
+        return r;
+    }
+    let (token, life) = state.issue(&q.appid, TokenKind::Classic, Retire::AfterOverlap);
+    token_answer(&token, life)
 }
 
 #[derive(Deserialize)]
@@ -99,37 +108,47 @@ pub(crate) struct StableBody {
     force_refresh: bool,
 }
 
-/// `POST /cgi-bin/stable_token`: the same token until it expires or is force-refreshed.
+/// `POST /cgi-bin/stable_token`: the same token until it expires or is force-refreshed. A
+/// forced refresh retires the current token at once; WeChat allows 20 a day, and one less
+/// than 30 s after the last refreshes nothing (the current token is answered).
 pub(crate) async fn stable_token(
     state: web::Data<Mutex<State>>,
     body: web::Json<StableBody>,
+    req: HttpRequest,
 ) -> HttpResponse {
     if let Some(r) = faulted(&state, Endpoint::Token).await {
         return r;
     }
     let mut state = lock(&state);
-    if let Some(r) = state.check_credentials(&body.appid, &body.secret) {
-        return r;
-    }
     let now = Instant::now();
-    let current = state.stable.clone().and_then(|t| {
-        let expires_at = state.tokens.get(&t)?.expires_at;
-        (expires_at > now && !body.force_refresh).then_some((t, expires_at))
+    let app = match state.check_credentials(&body.appid, &body.secret, &req) {
+        Ok(app) => app,
+        Err(r) => return r,
+    };
+    let recent = app
+        .last_forced
+        .is_some_and(|at| now < at + FORCED_REFRESH_INTERVAL);
+    if body.force_refresh && !recent {
+        if app.forced_refreshes >= FORCED_REFRESHES_PER_DAY {
+            return error(ERR_QUOTA, "reach max api daily quota limit");
+        }
+        app.forced_refreshes += 1;
+        app.last_forced = Some(now);
+        let (token, life) = state.issue(&body.appid, TokenKind::Stable, Retire::Now);
+        return token_answer(&token, life);
+    }
+    let current = app.stable.clone().and_then(|t| {
+        let expires_at = app.tokens.get(&t)?.expires_at;
+        (expires_at > now).then_some((t, expires_at))
     });
     match current {
         Some((token, expires_at)) => {
-            state.token_fetches += 1;
-            let left = expires_at.saturating_duration_since(now).as_secs();
-            HttpResponse::Ok().json(json!({ "access_token": token, "expires_in": left }))
+            app.token_fetches += 1;
+            token_answer(&token, expires_at.saturating_duration_since(now).as_secs())
         }
         None => {
-            let response = state.issue();
-            state.stable = state
-                .tokens
-                .iter()
-                .find(|(_, t)| t.replaced_at.is_none())
-                .map(|(k, _)| k.clone());
-            response
+            let (token, life) = state.issue(&body.appid, TokenKind::Stable, Retire::AfterOverlap);
+            token_answer(&token, life)
         }
     }
 }
@@ -139,7 +158,7 @@ pub(crate) struct TokenQuery {
     access_token: Option<String>,
 }
 
-/// `POST /cgi-bin/qrcode/create`.
+/// `POST /cgi-bin/qrcode/create`, with a token of one of the fake's apps.
 pub(crate) async fn create_qrcode(
     state: web::Data<Mutex<State>>,
     q: web::Query<TokenQuery>,
@@ -149,15 +168,23 @@ pub(crate) async fn create_qrcode(
     if let Some(r) = faulted(&state, Endpoint::QrCode).await {
         return r;
     }
-    let mut state = lock(&state);
+    let mut guard = lock(&state);
+    let state = &mut *guard;
     let now = Instant::now();
     let Some(token) = q.access_token.as_deref() else {
         return error(ERR_TOKEN_MISSING, "access_token missing");
     };
-    match state.tokens.get(token) {
+    let Some(app) = state
+        .owners
+        .get(token)
+        .and_then(|appid| state.apps.get_mut(appid))
+    else {
+        return error(ERR_INVALID_TOKEN, "invalid access_token");
+    };
+    match app.tokens.get(token) {
         None => return error(ERR_INVALID_TOKEN, "invalid access_token"),
         Some(t) if t.expires_at <= now => return error(ERR_TOKEN_EXPIRED, "access_token expired"),
-        Some(t) if t.replaced_at.is_some_and(|r| r + state.overlap <= now) => {
+        Some(t) if t.valid_until.is_some_and(|until| until <= now) => {
             return error(
                 ERR_INVALID_CREDENTIAL,
                 "invalid credential, access_token is invalid or not latest",
@@ -165,9 +192,10 @@ pub(crate) async fn create_qrcode(
         }
         Some(_) => {}
     }
+    app.qrcode_calls += 1;
     if state
         .daily_quota
-        .is_some_and(|quota| state.qrcode_calls > quota)
+        .is_some_and(|quota| app.qrcode_calls > quota)
     {
         return error(ERR_QUOTA, "reach max api daily quota limit");
     }
@@ -179,16 +207,13 @@ pub(crate) async fn create_qrcode(
         return HttpResponse::Ok()
             .json(json!({ "ticket": new_ticket(), "expire_seconds": expire, "url": url }));
     }
-    let count = state.permanent.len();
-    let limit = state.permanent_limit;
-    let ticket = match state.permanent.get(&scene) {
+    let count = app.permanent.len();
+    let ticket = match app.permanent.get(&scene) {
         Some(ticket) => ticket.clone(),
-        None if count >= limit => return error(ERR_PERMANENT_LIMIT, "qrcode count out of limit"),
-        None => state
-            .permanent
-            .entry(scene)
-            .or_insert_with(new_ticket)
-            .clone(),
+        None if count >= state.permanent_limit => {
+            return error(ERR_PERMANENT_LIMIT, "qrcode count out of limit");
+        }
+        None => app.permanent.entry(scene).or_insert_with(new_ticket).clone(),
     };
     HttpResponse::Ok().json(json!({ "ticket": ticket, "url": new_url() }))
 }

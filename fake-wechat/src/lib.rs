@@ -1,7 +1,17 @@
 //! A fake of WeChat's HTTP API for qrscene's tests, benchmarks and local development
-//! (`qrscene fake-wechat`): tokens that expire and get replaced, `qrcode/create` with
-//! WeChat's validation and error codes, a permanent-code cap, a daily quota, and injected
-//! faults (errcodes, delays) under the test's control.
+//! (`qrscene fake-wechat`): any number of apps (appid and secret), each with its own tokens
+//! that expire and get replaced, its own counters and its own IP whitelist answer;
+//! `qrcode/create` with WeChat's validation and error codes, for a token of a known app, a
+//! permanent-code cap, a daily quota, and injected faults (errcodes, delays) under the test's
+//! control.
+//!
+//! Tokens as WeChat hands them out: `cgi-bin/token` issues a new one on every call and the
+//! previous one keeps working for 5 minutes; `cgi-bin/stable_token` answers the same token
+//! until it expires, and with `force_refresh` issues a new one that retires the previous at
+//! once, at most 20 times a day (then 45009) and never twice within 30 s (the second answers
+//! the current token). The two kinds never replace each other. Wrong credentials answer
+//! 40013 (appid), 40125 (secret) or 40164 (IP not whitelisted, see
+//! [`FakeWeChat::set_ip_whitelisted`]).
 //!
 //! It lives outside the service's crate and shares none of its code: it models WeChat from
 //! WeChat's documentation (its own error codes and ticket format), so a test that passes
@@ -12,58 +22,17 @@
 mod errcode;
 mod handlers;
 mod mint;
+mod state;
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpServer, dev::ServerHandle, web};
+use actix_web::{App as ActixApp, HttpServer, dev::ServerHandle, web};
 
 pub use errcode::*;
-
-/// Which endpoint a fault applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `cgi-bin/token` and `cgi-bin/stable_token`.
-    Token,
-    /// `cgi-bin/qrcode/create`.
-    QrCode,
-}
-
-/// An injected fault: the next `remaining` calls to `endpoint` wait `delay`, then answer
-/// `errcode` (or normally when it is `None`).
-struct Fault {
-    endpoint: Endpoint,
-    errcode: Option<i64>,
-    delay: Duration,
-    remaining: usize,
-}
-
-/// One issued access token.
-struct TokenState {
-    expires_at: Instant,
-    replaced_at: Option<Instant>,
-}
-
-/// Everything the fake remembers, behind one mutex.
-struct State {
-    appid: String,
-    secret: String,
-    token_life: Duration,
-    /// How long a replaced token keeps working (WeChat: 5 minutes).
-    overlap: Duration,
-    tokens: HashMap<String, TokenState>,
-    /// The token `stable_token` hands out until it expires or is force-refreshed.
-    stable: Option<String>,
-    token_fetches: usize,
-    qrcode_calls: usize,
-    /// Permanent codes by scene, so that the same scene gets the same ticket.
-    permanent: HashMap<String, String>,
-    permanent_limit: usize,
-    daily_quota: Option<usize>,
-    faults: Vec<Fault>,
-}
+pub use state::Endpoint;
+use state::{App, Fault, State};
 
 /// Locks the state; a panic in another handler does not make it unusable.
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -78,7 +47,8 @@ pub struct FakeWeChat {
 }
 
 impl FakeWeChat {
-    /// Starts the fake on `127.0.0.1` at a free port for the account `appid`/`secret`.
+    /// Starts the fake on `127.0.0.1` at a free port for the account `appid`/`secret`; more
+    /// accounts join with [`FakeWeChat::add_app`].
     ///
     /// # Errors
     /// The port cannot be bound.
@@ -91,25 +61,12 @@ impl FakeWeChat {
     /// # Errors
     /// The address cannot be bound.
     pub async fn start_on(addr: &str, appid: &str, secret: &str) -> std::io::Result<Self> {
-        let state = Arc::new(Mutex::new(State {
-            appid: appid.into(),
-            secret: secret.into(),
-            token_life: Duration::from_secs(7200),
-            overlap: Duration::from_secs(300),
-            tokens: HashMap::new(),
-            stable: None,
-            token_fetches: 0,
-            qrcode_calls: 0,
-            permanent: HashMap::new(),
-            permanent_limit: 100_000,
-            daily_quota: None,
-            faults: Vec::new(),
-        }));
+        let state = Arc::new(Mutex::new(State::new(appid, secret)));
         let listener = TcpListener::bind(addr)?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let data = web::Data::from(state.clone());
         let server = HttpServer::new(move || {
-            App::new()
+            ActixApp::new()
                 .app_data(data.clone())
                 .route("/cgi-bin/token", web::get().to(handlers::classic_token))
                 .route(
@@ -134,9 +91,37 @@ impl FakeWeChat {
         })
     }
 
-    /// The appid it accepts.
+    /// The appid it was started with.
     pub fn appid(&self) -> String {
-        self.lock().appid.clone()
+        self.lock().first_appid.clone()
+    }
+
+    /// Accepts one more app, `appid` with `secret`, with tokens and counters of its own. An
+    /// appid it knows already gets the new secret and keeps its tokens.
+    pub fn add_app(&self, appid: &str, secret: &str) {
+        let mut state = self.lock();
+        match state.apps.get_mut(appid) {
+            Some(app) => secret.clone_into(&mut app.secret),
+            None => {
+                state.apps.insert(appid.to_owned(), App::new(secret));
+            }
+        }
+    }
+
+    /// Every appid it accepts, sorted.
+    pub fn appids(&self) -> Vec<String> {
+        let mut appids: Vec<_> = self.lock().apps.keys().cloned().collect();
+        appids.sort();
+        appids
+    }
+
+    /// Whether the caller's IP is on the whitelist of `appid` (initially yes); off, its token
+    /// fetches answer 40164.
+    ///
+    /// # Panics
+    /// `appid` is not one of the fake's apps (a test's mistake).
+    pub fn set_ip_whitelisted(&self, appid: &str, whitelisted: bool) {
+        self.with_app(appid, |app| app.ip_whitelisted = whitelisted);
     }
 
     /// The base URL to give as `WECHAT_API_BASE`.
@@ -144,12 +129,42 @@ impl FakeWeChat {
         &self.base_url
     }
 
-    /// Tokens fetched so far, from either token API.
+    /// Tokens fetched so far, from either token API, by every app.
     pub fn token_fetches(&self) -> usize {
-        self.lock().token_fetches
+        self.lock().apps.values().map(|a| a.token_fetches).sum()
     }
 
-    /// `qrcode/create` calls so far, failed ones included.
+    /// Tokens `appid` fetched so far, from either token API (a forced refresh included).
+    ///
+    /// # Panics
+    /// `appid` is not one of the fake's apps (a test's mistake).
+    pub fn token_fetches_of(&self, appid: &str) -> usize {
+        self.with_app(appid, |app| app.token_fetches)
+    }
+
+    /// Forced refreshes of the stable token that `appid` made, those that issued a new token
+    /// (one within 30 s of the last does not).
+    ///
+    /// # Panics
+    /// `appid` is not one of the fake's apps (a test's mistake).
+    pub fn forced_refreshes_of(&self, appid: &str) -> usize {
+        self.with_app(appid, |app| app.forced_refreshes)
+    }
+
+    /// The stable token `appid` has now, if it has one that has not expired.
+    ///
+    /// # Panics
+    /// `appid` is not one of the fake's apps (a test's mistake).
+    pub fn stable_token_of(&self, appid: &str) -> Option<String> {
+        let now = Instant::now();
+        self.with_app(appid, |app| {
+            app.stable
+                .clone()
+                .filter(|t| app.tokens.get(t).is_some_and(|s| s.expires_at > now))
+        })
+    }
+
+    /// `qrcode/create` calls so far, of every app, failed ones included.
     pub fn qrcode_calls(&self) -> usize {
         self.lock().qrcode_calls
     }
@@ -159,13 +174,14 @@ impl FakeWeChat {
         self.lock().token_life = life;
     }
 
-    /// Expires every token issued so far: they now answer 42001.
+    /// Expires every token issued so far, of every app: they now answer 42001.
     pub fn expire_tokens(&self) {
         let now = Instant::now();
-        let mut state = self.lock();
-        state.stable = None;
-        for token in state.tokens.values_mut() {
-            token.expires_at = now;
+        for app in self.lock().apps.values_mut() {
+            app.stable = None;
+            for token in app.tokens.values_mut() {
+                token.expires_at = now;
+            }
         }
     }
 
@@ -191,18 +207,27 @@ impl FakeWeChat {
         self.lock().faults.push(fault);
     }
 
-    /// Permanent codes the account may create (WeChat: 100,000).
+    /// Permanent codes each app may create (WeChat: 100,000).
     pub fn set_permanent_limit(&self, limit: usize) {
         self.lock().permanent_limit = limit;
     }
 
-    /// `qrcode/create` calls allowed before 45009.
+    /// `qrcode/create` calls each app may make before 45009.
     pub fn set_daily_quota(&self, quota: usize) {
         self.lock().daily_quota = Some(quota);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
+    }
+
+    fn with_app<T>(&self, appid: &str, f: impl FnOnce(&mut App) -> T) -> T {
+        let mut state = self.lock();
+        let app = state
+            .apps
+            .get_mut(appid)
+            .unwrap_or_else(|| panic!("the fake WeChat has no app {appid}"));
+        f(app)
     }
 }
 

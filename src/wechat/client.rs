@@ -2,7 +2,9 @@
 //!
 //! One call is one request with a timeout; `-1` (system busy) is retried a bounded number of
 //! times with backoff. Token handling (caching, refresh after 40001/42001) lives in
-//! [`super::token`], not here.
+//! [`super::token`], not here. Every token request counts in
+//! `qrscene_token_fetches_total{appid}` (and a forced one in
+//! `qrscene_token_forced_refreshes_total{appid}`).
 
 use std::time::Duration;
 
@@ -82,13 +84,42 @@ impl ApiClient {
         &self.appid
     }
 
-    /// Fetches a token from the configured token API.
+    /// Which token API it calls.
+    pub fn mode(&self) -> TokenMode {
+        self.mode
+    }
+
+    /// Fetches a token from the configured token API: in stable mode the token WeChat has
+    /// now, in classic mode a new one (which retires the previous one after about 5 minutes).
     ///
     /// # Errors
-    /// WeChat's errcode (40013/40125 are configuration errors), timeout or transport failure.
-    #[tracing::instrument(skip_all, fields(appid = %self.appid, mode = ?self.mode))]
+    /// WeChat's errcode (40013/40125/40164 are configuration errors), timeout or transport
+    /// failure.
     pub async fn fetch_token(&self) -> Result<AccessToken, WeChatError> {
+        self.request_token(false).await
+    }
+
+    /// Fetches a new token even though the current one has not expired: in stable mode with
+    /// `force_refresh: true`, which retires the current token at once and which WeChat allows
+    /// about 20 times a day, 30 s apart (a call within 30 s of the last refreshes nothing); in
+    /// classic mode the same as [`ApiClient::fetch_token`].
+    ///
+    /// # Errors
+    /// As [`ApiClient::fetch_token`]; 45009 once the day's forced refreshes are spent.
+    pub async fn refresh_token(&self) -> Result<AccessToken, WeChatError> {
+        self.request_token(true).await
+    }
+
+    #[tracing::instrument(skip_all, fields(appid = %self.appid, mode = ?self.mode, force))]
+    async fn request_token(&self, force: bool) -> Result<AccessToken, WeChatError> {
+        let force = force && self.mode == TokenMode::Stable;
         metrics::counter!("qrscene_wechat_token_fetches_total").increment(1);
+        metrics::counter!("qrscene_token_fetches_total", "appid" => self.appid.clone())
+            .increment(1);
+        if force {
+            metrics::counter!("qrscene_token_forced_refreshes_total", "appid" => self.appid.clone())
+                .increment(1);
+        }
         let url = match self.mode {
             TokenMode::Stable => format!("{}/cgi-bin/stable_token", self.api_base),
             TokenMode::Classic => format!("{}/cgi-bin/token", self.api_base),
@@ -99,7 +130,7 @@ impl ApiClient {
                     "grant_type": "client_credential",
                     "appid": self.appid,
                     "secret": self.secret.expose_secret(),
-                    "force_refresh": false,
+                    "force_refresh": force,
                 })),
                 TokenMode::Classic => self.http.get(&url).query(&[
                     ("grant_type", "client_credential"),
