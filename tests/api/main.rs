@@ -22,6 +22,7 @@ mod security_http;
 mod stats_reference;
 mod stats_rollup;
 mod stats_zone;
+mod token_service;
 mod tokens;
 mod upstream;
 mod validation;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
 use super::{REFRESH_AHEAD, TokenInfo};
 use crate::wechat::client::AccessToken;
@@ -20,9 +20,10 @@ pub(super) struct Lease {
 }
 
 impl Lease {
-    /// A token WeChat has just answered.
+    /// A token WeChat has just answered. Its times are in whole milliseconds, as Redis
+    /// keeps them, so that every instance tells the same times.
     pub(super) fn fetched(token: &AccessToken) -> Self {
-        let now = Utc::now();
+        let now = Utc::now().trunc_subsecs(3);
         let life = Duration::from_secs(token.expires_in);
         Self {
             info: TokenInfo {
