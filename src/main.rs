@@ -51,6 +51,9 @@ enum Command {
         /// The secret it accepts.
         #[arg(long, default_value = "fakesecret")]
         secret: String,
+        /// One more app it accepts, as `APPID:SECRET` (repeatable).
+        #[arg(long = "app", value_name = "APPID:SECRET")]
+        apps: Vec<String>,
     },
 }
 
@@ -142,11 +145,16 @@ async fn main() -> Result<(), Fatal> {
             listen,
             appid,
             secret,
+            apps,
         } => {
             let fake = qrscene_fake_wechat::FakeWeChat::start_on(&listen, &appid, &secret).await?;
+            for app in &apps {
+                let (appid, secret) = app.split_once(':').context("--app takes APPID:SECRET")?;
+                fake.add_app(appid, secret);
+            }
             tracing::info!(
                 base_url = fake.base_url(),
-                appid,
+                appids = ?fake.appids(),
                 "fake WeChat API running; Ctrl-C stops it"
             );
             tokio::signal::ctrl_c().await?;

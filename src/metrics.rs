@@ -6,6 +6,12 @@
 //!   methods or `other`, `route` a pattern of the route table or `unmatched`.
 //! - `qrscene_qr_generations_total{kind, status}`: generation attempts, as logged.
 //! - `qrscene_wechat_token_fetches_total`: access tokens fetched from WeChat.
+//! - The token service, per account (`appid`, from the account's configuration, never from
+//!   the request): `qrscene_token_fetches_total{appid}` (token requests to WeChat),
+//!   `qrscene_token_forced_refreshes_total{appid}` (of which forced refreshes of a stable
+//!   token), `qrscene_token_invalidations_total{appid, outcome}` (stale tokens reported:
+//!   `refreshed`, `already_replaced`, `throttled` or `failed`) and
+//!   `qrscene_tokens_served_total{appid}` (tokens handed out by the token service).
 //! - `qrscene_callback_pushes_total{kind, duplicate}`: pushes stored (or recognised as retries).
 //! - `qrscene_stats_query_duration_seconds{group_by, source}`: statistics queries, answered from
 //!   the rollups or from the events alone.
@@ -71,6 +77,22 @@ fn describe() {
     describe_counter!(
         "qrscene_wechat_token_fetches_total",
         "Access tokens fetched from WeChat"
+    );
+    describe_counter!(
+        "qrscene_token_fetches_total",
+        "Access token requests to WeChat, per account"
+    );
+    describe_counter!(
+        "qrscene_token_forced_refreshes_total",
+        "Forced refreshes of a stable access token, per account"
+    );
+    describe_counter!(
+        "qrscene_token_invalidations_total",
+        "Stale access tokens reported, per account and outcome"
+    );
+    describe_counter!(
+        "qrscene_tokens_served_total",
+        "Access tokens handed out by the token service, per account"
     );
     describe_counter!(
         "qrscene_callback_pushes_total",

@@ -49,28 +49,30 @@ async fn faulted(state: &Mutex<State>, endpoint: Endpoint) -> Option<HttpRespons
 
 impl State {
     /// The app of `appid` if the secret is its own and the caller's IP is whitelisted, in
-    /// WeChat's order of checks: appid (40013), secret (40125), IP (40164).
+    /// WeChat's order of checks: appid (40013), secret (40125), IP (40164); else WeChat's
+    /// refusal.
     fn check_credentials(
         &mut self,
         appid: &str,
         secret: &str,
         req: &HttpRequest,
-    ) -> Result<&mut App, HttpResponse> {
+    ) -> Result<&mut App, Box<HttpResponse>> {
         let Some(app) = self.apps.get_mut(appid) else {
-            return Err(error(ERR_INVALID_APPID, "invalid appid"));
+            return Err(Box::new(error(ERR_INVALID_APPID, "invalid appid")));
         };
         if secret != app.secret {
-            return Err(error(ERR_INVALID_SECRET, "invalid appsecret"));
+            return Err(Box::new(error(ERR_INVALID_SECRET, "invalid appsecret")));
         }
         if !app.ip_whitelisted {
             let ip = req
                 .peer_addr()
                 .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
             let rid = uuid::Uuid::new_v4().simple().to_string();
-            return Err(error(
-                ERR_IP_NOT_WHITELISTED,
-                &format!("invalid ip {ip} ipv6 ::ffff:{ip}, not in whitelist rid: {}", &rid[..8]),
-            ));
+            let errmsg = format!(
+                "invalid ip {ip} ipv6 ::ffff:{ip}, not in whitelist rid: {}",
+                &rid[..8]
+            );
+            return Err(Box::new(error(ERR_IP_NOT_WHITELISTED, &errmsg)));
         }
         Ok(app)
     }
@@ -94,7 +96,7 @@ pub(crate) async fn classic_token(
     }
     let mut state = lock(&state);
     if let Err(r) = state.check_credentials(&q.appid, &q.secret, &req) {
-        return r;
+        return *r;
     }
     let (token, life) = state.issue(&q.appid, TokenKind::Classic, Retire::AfterOverlap);
     token_answer(&token, life)
@@ -123,7 +125,7 @@ pub(crate) async fn stable_token(
     let now = Instant::now();
     let app = match state.check_credentials(&body.appid, &body.secret, &req) {
         Ok(app) => app,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let recent = app
         .last_forced
@@ -213,7 +215,11 @@ pub(crate) async fn create_qrcode(
         None if count >= state.permanent_limit => {
             return error(ERR_PERMANENT_LIMIT, "qrcode count out of limit");
         }
-        None => app.permanent.entry(scene).or_insert_with(new_ticket).clone(),
+        None => app
+            .permanent
+            .entry(scene)
+            .or_insert_with(new_ticket)
+            .clone(),
     };
     HttpResponse::Ok().json(json!({ "ticket": ticket, "url": new_url() }))
 }

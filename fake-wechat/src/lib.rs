@@ -8,7 +8,7 @@
 //! Tokens as WeChat hands them out: `cgi-bin/token` issues a new one on every call and the
 //! previous one keeps working for 5 minutes; `cgi-bin/stable_token` answers the same token
 //! until it expires, and with `force_refresh` issues a new one that retires the previous at
-//! once, at most 20 times a day (then 45009) and never twice within 30 s (the second answers
+//! once, at most 20 times a day (the fake's day is its lifetime; then 45009) and never twice within 30 s (the second answers
 //! the current token). The two kinds never replace each other. Wrong credentials answer
 //! 40013 (appid), 40125 (secret) or 40164 (IP not whitelisted, see
 //! [`FakeWeChat::set_ip_whitelisted`]).

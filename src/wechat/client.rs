@@ -110,7 +110,7 @@ impl ApiClient {
         self.request_token(true).await
     }
 
-    #[tracing::instrument(skip_all, fields(appid = %self.appid, mode = ?self.mode, force))]
+    #[tracing::instrument(skip_all, fields(appid = %self.appid, mode = ?self.mode, force = force))]
     async fn request_token(&self, force: bool) -> Result<AccessToken, WeChatError> {
         let force = force && self.mode == TokenMode::Stable;
         metrics::counter!("qrscene_wechat_token_fetches_total").increment(1);

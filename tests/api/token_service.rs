@@ -10,7 +10,7 @@ use qrscene::config::TokenMode;
 use qrscene::wechat::client::ApiClient;
 use qrscene::wechat::error::WeChatError;
 use qrscene::wechat::qrcode::{ExpireSeconds, QrSpec, Scene, SceneStr};
-use qrscene::wechat::token::{InvalidationOutcome, Invalidated, TokenInfo, TokenProvider};
+use qrscene::wechat::token::{Invalidated, InvalidationOutcome, TokenInfo, TokenProvider};
 use qrscene_fake_wechat::FakeWeChat;
 
 use crate::helpers::{SECRET, new_appid, redis_url};
@@ -125,7 +125,12 @@ fn count(reports: &[Invalidated], outcome: InvalidationOutcome) -> usize {
 async fn warm_up(fake: &FakeWeChat, accounts: &[Account]) -> Vec<Arc<str>> {
     let answers = read_concurrently(accounts, INSTANCES).await;
     for account in accounts {
-        assert_eq!(fake.token_fetches_of(&account.appid), 1, "{}", account.appid);
+        assert_eq!(
+            fake.token_fetches_of(&account.appid),
+            1,
+            "{}",
+            account.appid
+        );
     }
     answers.iter().map(|a| a[0].access_token.clone()).collect()
 }
@@ -150,7 +155,10 @@ async fn reads_after_expiry_fetch_once_per_account(redis: Option<&str>, instance
                 "{mode:?}: exactly one fetch after expiry for {}",
                 account.appid
             );
-            assert!(tokens.iter().all(|t| *t == tokens[0]), "{mode:?}: one token");
+            assert!(
+                tokens.iter().all(|t| *t == tokens[0]),
+                "{mode:?}: one token"
+            );
             assert_ne!(tokens[0].access_token, first[0]);
             assert_ne!(tokens[0].access_token, first[1]);
             assert!(tokens[0].fetched_at >= started - chrono::TimeDelta::milliseconds(5));
@@ -160,20 +168,25 @@ async fn reads_after_expiry_fetch_once_per_account(redis: Option<&str>, instance
     }
 }
 
-async fn reports_of_one_stale_token_fetch_once_per_account(
-    redis: Option<&str>,
-    instances: usize,
-) {
+async fn reports_of_one_stale_token_fetch_once_per_account(redis: Option<&str>, instances: usize) {
     for mode in [TokenMode::Classic, TokenMode::Stable] {
         let (fake, accounts) = two_accounts(mode, redis, instances).await;
         let stale = warm_up(&fake, &accounts).await;
         let answers = report_concurrently(&accounts, &stale, 50).await;
         for ((account, reports), stale) in accounts.iter().zip(&answers).zip(&stale) {
             let appid = &account.appid;
-            assert_eq!(fake.token_fetches_of(appid), 2, "{mode:?}: one fetch for 50 reports");
+            assert_eq!(
+                fake.token_fetches_of(appid),
+                2,
+                "{mode:?}: one fetch for 50 reports"
+            );
             let forced = usize::from(mode == TokenMode::Stable);
             assert_eq!(fake.forced_refreshes_of(appid), forced, "{mode:?}");
-            assert_eq!(count(reports, InvalidationOutcome::Refreshed), 1, "{mode:?}");
+            assert_eq!(
+                count(reports, InvalidationOutcome::Refreshed),
+                1,
+                "{mode:?}"
+            );
             assert_eq!(
                 count(reports, InvalidationOutcome::AlreadyReplaced),
                 49,
@@ -264,7 +277,10 @@ async fn one_instance_without_redis_throttles_a_second_forced_refresh_within_30_
     let (fake, accounts) = two_accounts(TokenMode::Stable, None, 1).await;
     let provider = &accounts[0].providers[0];
     let first = provider.current().await.expect("token").access_token;
-    let refreshed = provider.invalidate_if_current(&first).await.expect("report");
+    let refreshed = provider
+        .invalidate_if_current(&first)
+        .await
+        .expect("report");
     assert_eq!(refreshed.outcome, InvalidationOutcome::Refreshed);
     let again = provider
         .invalidate_if_current(&refreshed.token.access_token)
@@ -347,7 +363,12 @@ async fn the_fake_refuses_unknown_apps_wrong_secrets_and_ips_off_the_whitelist()
 #[tokio::test]
 async fn the_fake_creates_codes_for_a_known_apps_token_only() {
     let (fake, accounts) = two_accounts(TokenMode::Classic, None, 1).await;
-    let b = client(&fake, &accounts[1].appid, "second-secret", TokenMode::Classic);
+    let b = client(
+        &fake,
+        &accounts[1].appid,
+        "second-secret",
+        TokenMode::Classic,
+    );
     let token = b.fetch_token().await.expect("token").access_token;
     assert!(b.create_qrcode(&token, &temporary_code()).await.is_ok());
     let made_up = b.create_qrcode("FAKE_unknown", &temporary_code()).await;
@@ -369,7 +390,10 @@ async fn the_fakes_stable_token_is_retired_at_once_by_a_forced_refresh_30_s_apar
     assert_eq!(a.fetch_token().await.expect("token").access_token, token);
     let forced = a.refresh_token().await.expect("forced").access_token;
     assert_ne!(forced, token);
-    assert_eq!(fake.stable_token_of(appid).as_deref(), Some(forced.as_str()));
+    assert_eq!(
+        fake.stable_token_of(appid).as_deref(),
+        Some(forced.as_str())
+    );
     let retired = a.create_qrcode(&token, &temporary_code()).await;
     assert_eq!(errcode(retired), Some(40001));
     // Within 30 s, a forced refresh refreshes nothing.
@@ -379,4 +403,52 @@ async fn the_fakes_stable_token_is_retired_at_once_by_a_forced_refresh_30_s_apar
     assert_eq!(fake.token_fetches_of(appid), 4);
     // The other app's stable token is its own.
     assert_eq!(fake.stable_token_of(&accounts[1].appid), None);
+}
+
+/// The value of the series named `name` whose labels include every one of `labels`.
+fn series(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{name}{{")))
+        .filter(|line| labels.iter().all(|l| line.contains(l)))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn token_metrics_are_counted_per_account() {
+    let Some(handle) = qrscene::metrics::install() else {
+        panic!("no metrics recorder")
+    };
+    let (_fake, accounts) = two_accounts(TokenMode::Stable, None, 1).await;
+    let (a, b) = (&accounts[0].providers[0], &accounts[1].providers[0]);
+    for _ in 0..3 {
+        a.current().await.expect("token");
+    }
+    let first = b.current().await.expect("token").access_token;
+    b.invalidate_if_current(&first).await.expect("report");
+    let fresh = b.invalidate_if_current(&first).await.expect("late report");
+    b.invalidate_if_current(&fresh.token.access_token)
+        .await
+        .expect("throttled report");
+
+    let text = handle.render();
+    let (la, lb) = (
+        format!(r#"appid="{}""#, accounts[0].appid),
+        format!(r#"appid="{}""#, accounts[1].appid),
+    );
+    let of = |name, labels: &[&str]| series(&text, name, labels);
+    assert_eq!(of("qrscene_tokens_served_total", &[&la]), 3.0, "{text}");
+    assert_eq!(of("qrscene_tokens_served_total", &[&lb]), 1.0);
+    assert_eq!(of("qrscene_token_fetches_total", &[&la]), 1.0);
+    assert_eq!(of("qrscene_token_fetches_total", &[&lb]), 2.0);
+    assert_eq!(of("qrscene_token_forced_refreshes_total", &[&la]), 0.0);
+    assert_eq!(of("qrscene_token_forced_refreshes_total", &[&lb]), 1.0);
+    let reports = |outcome: &str| {
+        let outcome = format!(r#"outcome="{outcome}""#);
+        of("qrscene_token_invalidations_total", &[&lb, &outcome])
+    };
+    assert_eq!(reports("refreshed"), 1.0);
+    assert_eq!(reports("already_replaced"), 1.0);
+    assert_eq!(reports("throttled"), 1.0);
+    assert_eq!(of("qrscene_token_invalidations_total", &[&la]), 0.0);
 }

@@ -244,8 +244,8 @@ impl SharedTokens {
         if client.mode() != crate::config::TokenMode::Stable {
             return Ok(false);
         }
-        let exists: i64 = bounded(redis::cmd("EXISTS").arg(&self.forced_key).query_async(conn))
-            .await?;
+        let exists: i64 =
+            bounded(redis::cmd("EXISTS").arg(&self.forced_key).query_async(conn)).await?;
         Ok(exists > 0)
     }
 

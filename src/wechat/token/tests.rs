@@ -74,5 +74,8 @@ fn a_fresh_lease_expires_with_wechats_expires_in() {
 fn the_token_never_shows_in_debug_output() {
     let shown = format!("{:?}", info("SECRET_TOKEN"));
     assert!(!shown.contains("SECRET_TOKEN"), "{shown}");
-    assert_eq!(InvalidationOutcome::AlreadyReplaced.as_str(), "already_replaced");
+    assert_eq!(
+        InvalidationOutcome::AlreadyReplaced.as_str(),
+        "already_replaced"
+    );
 }
