@@ -191,7 +191,7 @@ impl TokenProvider {
         metrics::counter!("qrscene_token_invalidations_total", "appid" => self.appid().to_owned(), "outcome" => outcome)
             .increment(1);
         if let Ok(r) = &result {
-            tracing::info!(appid = self.appid(), outcome, expires_at = %r.token.expires_at, "stale access token reported");
+            tracing::debug!(appid = self.appid(), outcome, expires_at = %r.token.expires_at, "stale access token reported");
         }
         result
     }
