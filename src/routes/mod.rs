@@ -10,6 +10,7 @@ pub mod legacy;
 pub mod qrcodes;
 pub mod sandbox;
 pub mod scans;
+pub mod tokens;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{
@@ -99,6 +100,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(accounts::create_key)
     .service(accounts::list_keys)
     .service(accounts::revoke_key)
+    .service(tokens::access_token)
+    .service(tokens::invalidate)
     .service(
         // One resource for both methods: its own body limit, and 405 to other methods.
         Documented::new(

@@ -26,7 +26,13 @@ pub fn sealed() -> Options {
 }
 
 impl TestApp {
-    pub async fn send(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.address))
@@ -37,7 +43,10 @@ impl TestApp {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Adds account `appid` (known to the fake with [`B_SECRET`]) through the admin API.
@@ -81,37 +90,88 @@ async fn accounts_are_added_listed_changed_and_disabled_without_ever_showing_a_s
     let created = app.add_account(&b).await;
     no_secret_in(&created.to_string());
     assert_eq!(created["source"], "db");
-    assert_eq!(created["secrets"], json!({"secret": true, "callback_token": true, "aes_key": true, "aes_key_previous": false}));
+    assert_eq!(
+        created["secrets"],
+        json!({"secret": true, "callback_token": true, "aes_key": true, "aes_key_previous": false})
+    );
     assert_eq!(created["callback_path"], format!("/wechat/callback/{b}"));
-    assert_eq!(app.fake.token_fetches_of(&b), 1, "the credentials were checked once");
+    assert_eq!(
+        app.fake.token_fetches_of(&b),
+        1,
+        "the credentials were checked once"
+    );
 
-    let (status, list) = app.send(reqwest::Method::GET, "/api/v1/accounts", KEY, None).await;
+    let (status, list) = app
+        .send(reqwest::Method::GET, "/api/v1/accounts", KEY, None)
+        .await;
     assert_eq!(status, 200);
     no_secret_in(&list.to_string());
-    let appids: Vec<&str> = list["items"].as_array().unwrap().iter().map(|a| a["appid"].as_str().unwrap()).collect();
+    let appids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["appid"].as_str().unwrap())
+        .collect();
     assert_eq!(appids, [app.fake.appid().as_str(), b.as_str()]);
     assert_eq!(list["items"][0]["source"], "env");
 
     let (status, again) = app
-        .send(reqwest::Method::POST, "/api/v1/accounts", KEY, Some(json!({"appid": b, "verify": false})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/accounts",
+            KEY,
+            Some(json!({"appid": b, "verify": false})),
+        )
         .await;
-    assert_eq!((status, again["code"].as_str()), (409, Some("conflict")), "{again}");
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("conflict")),
+        "{again}"
+    );
 
     let path = format!("/api/v1/accounts/{b}");
     let (status, changed) = app
-        .send(reqwest::Method::PATCH, &path, KEY, Some(json!({"name": "Region B", "require_encryption": true})))
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            KEY,
+            Some(json!({"name": "Region B", "require_encryption": true})),
+        )
         .await;
     assert_eq!(status, 200, "{changed}");
-    assert_eq!((changed["name"].as_str(), changed["require_encryption"].as_bool()), (Some("Region B"), Some(true)));
+    assert_eq!(
+        (
+            changed["name"].as_str(),
+            changed["require_encryption"].as_bool()
+        ),
+        (Some("Region B"), Some(true))
+    );
 
     let (status, disabled) = app.send(reqwest::Method::DELETE, &path, KEY, None).await;
-    assert_eq!((status, disabled["enabled"].as_bool()), (200, Some(false)), "{disabled}");
+    assert_eq!(
+        (status, disabled["enabled"].as_bool()),
+        (200, Some(false)),
+        "{disabled}"
+    );
     let (status, body) = app.create(json!({"kind": "temporary", "account": b})).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
     let (status, body) = app
-        .send(reqwest::Method::DELETE, &format!("/api/v1/accounts/{}", app.fake.appid()), KEY, None)
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/accounts/{}", app.fake.appid()),
+            KEY,
+            None,
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("conflict")), "the environment's account: {body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "the environment's account: {body}"
+    );
 
     // At rest: the sealed values only.
     let rows = app
@@ -124,7 +184,13 @@ async fn accounts_are_added_listed_changed_and_disabled_without_ever_showing_a_s
         .unwrap();
     let mut dump = String::new();
     for row in rows {
-        for column in ["appid", "secret", "callback_token", "aes_key", "aes_key_previous"] {
+        for column in [
+            "appid",
+            "secret",
+            "callback_token",
+            "aes_key",
+            "aes_key_previous",
+        ] {
             let value: Option<String> = row.try_get("", column).unwrap();
             dump.push_str(&format!("{column}={value:?}\n"));
         }
@@ -132,7 +198,14 @@ async fn accounts_are_added_listed_changed_and_disabled_without_ever_showing_a_s
     assert!(dump.contains("secret=Some(\"v1:"), "{dump}");
     no_secret_in(&dump);
     if app.db.get_database_backend() == DbBackend::Sqlite {
-        let file = app._database.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
+        let file = app
+            ._database
+            .url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
         let mut bytes = std::fs::read(&file).unwrap_or_default();
         if let Ok(wal) = std::fs::read(format!("{file}-wal")) {
             bytes.extend(wal);
@@ -153,44 +226,108 @@ async fn wrong_credentials_are_refused_with_wechats_errcode_unless_not_verified(
     ];
     for (appid, secret, errcode) in cases {
         let (status, body) = app
-            .send(reqwest::Method::POST, "/api/v1/accounts", KEY, Some(json!({"appid": appid, "secret": secret})))
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/accounts",
+                KEY,
+                Some(json!({"appid": appid, "secret": secret})),
+            )
             .await;
         assert_eq!(status, 400, "{body}");
-        assert_eq!((body["code"].as_str(), body["errcode"].as_i64()), (Some("wechat_credentials"), Some(errcode)), "{body}");
+        assert_eq!(
+            (body["code"].as_str(), body["errcode"].as_i64()),
+            (Some("wechat_credentials"), Some(errcode)),
+            "{body}"
+        );
         assert!(!body.to_string().contains(secret));
     }
     app.fake.set_ip_whitelisted(&known, false);
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/accounts", KEY, Some(json!({"appid": known, "secret": B_SECRET})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/accounts",
+            KEY,
+            Some(json!({"appid": known, "secret": B_SECRET})),
+        )
         .await;
-    assert_eq!((status, body["errcode"].as_i64()), (400, Some(40164)), "{body}");
+    assert_eq!(
+        (status, body["errcode"].as_i64()),
+        (400, Some(40164)),
+        "{body}"
+    );
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/accounts", KEY, Some(json!({"appid": known, "secret": B_SECRET, "verify": false})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/accounts",
+            KEY,
+            Some(json!({"appid": known, "secret": B_SECRET, "verify": false})),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/accounts", KEY, Some(json!({"appid": "wx/../x", "verify": false})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/accounts",
+            KEY,
+            Some(json!({"appid": "wx/../x", "verify": false})),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("malformed_request")), "{body}");
-    assert!(body["message"].as_str().unwrap().starts_with("appid:"), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("malformed_request")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().starts_with("appid:"),
+        "{body}"
+    );
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/accounts", KEY, Some(json!({"appid": new_appid(), "encoding_aes_key": "short", "verify": false})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/accounts",
+            KEY,
+            Some(json!({"appid": new_appid(), "encoding_aes_key": "short", "verify": false})),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().starts_with("encoding_aes_key:"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("encoding_aes_key:"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn without_a_master_key_no_secret_is_stored_and_the_answer_says_why() {
     let app = spawn_app().await;
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/accounts", KEY, Some(json!({"appid": new_appid(), "secret": B_SECRET, "verify": false})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/accounts",
+            KEY,
+            Some(json!({"appid": new_appid(), "secret": B_SECRET, "verify": false})),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (503, Some("unavailable")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("QRSCENE_MASTER_KEY"), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("unavailable")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("QRSCENE_MASTER_KEY"),
+        "{body}"
+    );
     let count = app
         .db
-        .query_one_raw(Statement::from_string(app.db.get_database_backend(), "SELECT COUNT(*) AS n FROM account"))
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM account",
+        ))
         .await
         .unwrap()
         .unwrap()
@@ -207,13 +344,26 @@ async fn a_key_of_one_account_gets_403_naming_another_and_404_for_its_rows() {
     app.add_account(&b).await;
     // Admin keys may use both: leaving the account out is ambiguous.
     let (status, body) = app.create(json!({"kind": "temporary"})).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("account_required")), "{body}");
-    let (status, code_a) = app.create(json!({"kind": "temporary", "account": a, "scene_str": "same"})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("account_required")),
+        "{body}"
+    );
+    let (status, code_a) = app
+        .create(json!({"kind": "temporary", "account": a, "scene_str": "same"}))
+        .await;
     assert_eq!(status, 201, "{code_a}");
-    let (status, code_b) = app.create(json!({"kind": "temporary", "account": b, "scene_str": "same"})).await;
-    assert_eq!(status, 201, "the same scene under another account is another code: {code_b}");
+    let (status, code_b) = app
+        .create(json!({"kind": "temporary", "account": b, "scene_str": "same"}))
+        .await;
+    assert_eq!(
+        status, 201,
+        "the same scene under another account is another code: {code_b}"
+    );
 
-    let only_a = app.add_key(json!({"name": "crm-a", "role": "client", "accounts": [a]})).await;
+    let only_a = app
+        .add_key(json!({"name": "crm-a", "role": "client", "accounts": [a]}))
+        .await;
     let get = |path: String| {
         let app = &app;
         let key = only_a.clone();
@@ -222,7 +372,12 @@ async fn a_key_of_one_account_gets_403_naming_another_and_404_for_its_rows() {
     // Its one account is implied.
     let (status, listing) = get("/api/v1/qrcodes".into()).await;
     assert_eq!(status, 200, "{listing}");
-    let ids: Vec<i64> = listing["items"].as_array().unwrap().iter().map(|g| g["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = listing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, [code_a["id"].as_i64().unwrap()]);
     let id_b = code_b["id"].as_i64().unwrap();
     for path in [
@@ -233,37 +388,83 @@ async fn a_key_of_one_account_gets_403_naming_another_and_404_for_its_rows() {
         format!("/api/v1/accounts/{b}"),
     ] {
         let (status, body) = get(path.clone()).await;
-        assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{path}: {body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}: {body}"
+        );
     }
     let (status, body) = get(format!("/api/v1/qrcodes?account={b}")).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
     assert!(body["message"].as_str().unwrap().contains(&b), "{body}");
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/qrcodes", &only_a, Some(json!({"kind": "temporary", "account": b})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/qrcodes",
+            &only_a,
+            Some(json!({"kind": "temporary", "account": b})),
+        )
         .await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
-    let (status, body) = get(format!("/api/v1/stats?account={b}&group_by=day&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z")).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let (status, body) = get(format!(
+        "/api/v1/stats?account={b}&group_by=day&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z"
+    ))
+    .await;
     assert_eq!(status, 403, "{body}");
     let (status, body) = get("/api/v1/qrcodes?account=wxnosuchaccount0".into()).await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
     // It lists only its account, and may not use the admin API.
     let (status, accounts) = get("/api/v1/accounts".into()).await;
-    assert_eq!((status, accounts["items"].as_array().map(Vec::len)), (200, Some(1)), "{accounts}");
+    assert_eq!(
+        (status, accounts["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{accounts}"
+    );
     let (status, body) = get("/api/v1/keys".into()).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/accounts", &only_a, Some(json!({"appid": new_appid(), "verify": false})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/accounts",
+            &only_a,
+            Some(json!({"appid": new_appid(), "verify": false})),
+        )
         .await;
     assert_eq!(status, 403, "{body}");
     // Bindings follow the same rule.
     let (status, binding) = app
-        .send(reqwest::Method::POST, "/api/v1/bindings", KEY, Some(json!({"account": b, "external_user_id": "u1"})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/bindings",
+            KEY,
+            Some(json!({"account": b, "external_user_id": "u1"})),
+        )
         .await;
     assert_eq!(status, 201, "{binding}");
     let (status, body) = get(format!("/api/v1/bindings/{}", binding["id"])).await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = get("/api/v1/bindings?external_user_id=u1".into()).await;
-    assert_eq!((status, body["history"].as_array().map(Vec::len)), (200, Some(0)), "{body}");
+    assert_eq!(
+        (status, body["history"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -271,14 +472,21 @@ async fn keys_are_stored_hashed_shown_once_and_revocable() {
     let app = spawn_with(sealed()).await;
     let key = app.add_key(json!({"name": "ops", "role": "admin"})).await;
     assert!(key.starts_with("qsk_") && key.len() >= 40, "{key}");
-    let (status, _) = app.send(reqwest::Method::GET, "/api/v1/keys", &key, None).await;
+    let (status, _) = app
+        .send(reqwest::Method::GET, "/api/v1/keys", &key, None)
+        .await;
     assert_eq!(status, 200, "the new admin key works at once");
-    let (_, list) = app.send(reqwest::Method::GET, "/api/v1/keys", KEY, None).await;
+    let (_, list) = app
+        .send(reqwest::Method::GET, "/api/v1/keys", KEY, None)
+        .await;
     assert!(!list.to_string().contains(&key), "{list}");
     let id = list["items"][0]["id"].as_i64().unwrap();
     let stored = app
         .db
-        .query_one_raw(Statement::from_string(app.db.get_database_backend(), format!("SELECT key_hash FROM api_key WHERE id = {id}")))
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT key_hash FROM api_key WHERE id = {id}"),
+        ))
         .await
         .unwrap()
         .unwrap()
@@ -286,17 +494,36 @@ async fn keys_are_stored_hashed_shown_once_and_revocable() {
         .unwrap();
     assert_eq!(stored.len(), 64);
     assert!(!stored.contains(&key));
-    let (status, revoked) = app.send(reqwest::Method::DELETE, &format!("/api/v1/keys/{id}"), KEY, None).await;
+    let (status, revoked) = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/keys/{id}"),
+            KEY,
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{revoked}");
     assert!(revoked["revoked_at"].is_string());
-    let (status, _) = app.send(reqwest::Method::GET, "/api/v1/keys", &key, None).await;
+    let (status, _) = app
+        .send(reqwest::Method::GET, "/api/v1/keys", &key, None)
+        .await;
     assert_eq!(status, 401, "a revoked key is refused");
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/keys", KEY, Some(json!({"name": "x", "role": "client", "accounts": ["wxnosuch"]})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/keys",
+            KEY,
+            Some(json!({"name": "x", "role": "client", "accounts": ["wxnosuch"]})),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = app
-        .send(reqwest::Method::POST, "/api/v1/keys", KEY, Some(json!({"name": "x", "role": "root"})))
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/keys",
+            KEY,
+            Some(json!({"name": "x", "role": "root"})),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
 }
@@ -309,34 +536,91 @@ async fn a_database_of_the_previous_release_keeps_every_row_under_the_environmen
     use migration::MigratorTrait;
     let database = std::sync::Arc::new(TestDb::new().await);
     let db = database.connect().await;
-    migration::Migrator::up(&db, Some(PREVIOUS_MIGRATIONS)).await.unwrap();
+    migration::Migrator::up(&db, Some(PREVIOUS_MIGRATIONS))
+        .await
+        .unwrap();
     let now = "2026-11-30T00:00:00+00:00";
     for sql in [
-        format!("INSERT INTO qr_generation (id, kind, action_name, scene, ticket, url, status, created_at, activity_id) VALUES (7, 'temporary', 'QR_STR_SCENE', 'old', 'T-old', 'http://weixin.qq.com/q/old', 'succeeded', '{now}', 'A1')"),
-        format!("INSERT INTO qr_generation (id, kind, action_name, scene, ticket, url, status, created_at) VALUES (8, 'permanent', 'QR_LIMIT_STR_SCENE', 'perm', 'T-perm', 'http://weixin.qq.com/q/perm', 'succeeded', '{now}')"),
-        format!("INSERT INTO wechat_event (id, dedup_key, account, openid, msg_type, event, kind, event_key, scene, ticket, create_time, occurred_at, received_at, generation_id, xml) VALUES (3, 'e:old', 'gh_old', 'oOld', 'event', 'SCAN', 'scan', 'old', 'old', 'T-old', 1764460800, '{now}', '{now}', 7, '<xml/>')"),
-        format!("INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, first_generation_id, subscribed_at, last_event_id, last_event_kind, last_event_at) VALUES ('oOld', 'gh_old', true, '{now}', 7, '{now}', 3, 'scan', '{now}')"),
-        format!("INSERT INTO account_binding (id, external_user_id, generation_id, created_at, expires_at) VALUES (5, 'crm-old', 7, '{now}', '{now}')"),
+        format!(
+            "INSERT INTO qr_generation (id, kind, action_name, scene, ticket, url, status, created_at, activity_id) VALUES (7, 'temporary', 'QR_STR_SCENE', 'old', 'T-old', 'http://weixin.qq.com/q/old', 'succeeded', '{now}', 'A1')"
+        ),
+        format!(
+            "INSERT INTO qr_generation (id, kind, action_name, scene, ticket, url, status, created_at) VALUES (8, 'permanent', 'QR_LIMIT_STR_SCENE', 'perm', 'T-perm', 'http://weixin.qq.com/q/perm', 'succeeded', '{now}')"
+        ),
+        format!(
+            "INSERT INTO wechat_event (id, dedup_key, account, openid, msg_type, event, kind, event_key, scene, ticket, create_time, occurred_at, received_at, generation_id, xml) VALUES (3, 'e:old', 'gh_old', 'oOld', 'event', 'SCAN', 'scan', 'old', 'old', 'T-old', 1764460800, '{now}', '{now}', 7, '<xml/>')"
+        ),
+        format!(
+            "INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, first_generation_id, subscribed_at, last_event_id, last_event_kind, last_event_at) VALUES ('oOld', 'gh_old', true, '{now}', 7, '{now}', 3, 'scan', '{now}')"
+        ),
+        format!(
+            "INSERT INTO account_binding (id, external_user_id, generation_id, created_at, expires_at) VALUES (5, 'crm-old', 7, '{now}', '{now}')"
+        ),
     ] {
-        db.execute_unprepared(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        db.execute_unprepared(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
     let appid = new_appid();
-    let fake = std::sync::Arc::new(qrscene_fake_wechat::FakeWeChat::start(&appid, SECRET).await.unwrap());
+    let fake = std::sync::Arc::new(
+        qrscene_fake_wechat::FakeWeChat::start(&appid, SECRET)
+            .await
+            .unwrap(),
+    );
     let app = spawn_instance(&Options::default(), database, fake, &appid).await;
-    let (status, code) = app.send(reqwest::Method::GET, "/api/v1/qrcodes/7", KEY, None).await;
-    assert_eq!((status, code["scene"].as_str()), (200, Some("old")), "{code}");
-    let (status, events) = app.send(reqwest::Method::GET, "/api/v1/qrcodes/7/events", KEY, None).await;
-    assert_eq!((status, events["items"].as_array().map(Vec::len)), (200, Some(1)), "{events}");
-    let (status, follower) = app.send(reqwest::Method::GET, "/api/v1/followers/oOld", KEY, None).await;
-    assert_eq!((status, follower["subscribed"].as_bool()), (200, Some(true)), "{follower}");
-    let (status, binding) = app.send(reqwest::Method::GET, "/api/v1/bindings/5", KEY, None).await;
-    assert_eq!((status, binding["status"].as_str()), (200, Some("bound")), "{binding}");
+    let (status, code) = app
+        .send(reqwest::Method::GET, "/api/v1/qrcodes/7", KEY, None)
+        .await;
+    assert_eq!(
+        (status, code["scene_str"].as_str()),
+        (200, Some("old")),
+        "{code}"
+    );
+    let (status, events) = app
+        .send(reqwest::Method::GET, "/api/v1/qrcodes/7/events", KEY, None)
+        .await;
+    assert_eq!(
+        (status, events["items"].as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{events}"
+    );
+    let (status, follower) = app
+        .send(reqwest::Method::GET, "/api/v1/followers/oOld", KEY, None)
+        .await;
+    assert_eq!(
+        (status, follower["subscribed"].as_bool()),
+        (200, Some(true)),
+        "{follower}"
+    );
+    let (status, binding) = app
+        .send(reqwest::Method::GET, "/api/v1/bindings/5", KEY, None)
+        .await;
+    assert_eq!(
+        (status, binding["status"].as_str()),
+        (200, Some("bound")),
+        "{binding}"
+    );
     // The stored permanent code is still found for its scene, under the account.
-    let (status, again) = app.create(json!({"kind": "permanent", "scene_str": "perm"})).await;
+    let (status, again) = app
+        .create(json!({"kind": "permanent", "scene_str": "perm"}))
+        .await;
     assert_eq!((status, again["id"].as_i64()), (200, Some(8)), "{again}");
-    let (_, accounts) = app.send(reqwest::Method::GET, "/api/v1/accounts", KEY, None).await;
-    assert_eq!(accounts["items"].as_array().map(Vec::len), Some(1), "{accounts}");
+    let (_, accounts) = app
+        .send(reqwest::Method::GET, "/api/v1/accounts", KEY, None)
+        .await;
+    assert_eq!(
+        accounts["items"].as_array().map(Vec::len),
+        Some(1),
+        "{accounts}"
+    );
     assert_eq!(accounts["items"][0]["appid"], appid.as_str());
     let events = app.events().await;
-    assert_eq!((events.len(), events[0].account_id, events[0].dedup_key.as_str()), (1, 1, "1:e:old"));
+    assert_eq!(
+        (
+            events.len(),
+            events[0].account_id,
+            events[0].dedup_key.as_str()
+        ),
+        (1, 1, "1:e:old")
+    );
 }

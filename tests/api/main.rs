@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod accounts;
 mod attribution;
 mod auth;
 mod bad_pushes;
