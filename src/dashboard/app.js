@@ -9,7 +9,8 @@ const STRINGS = {
     loginHint: '请输入 API 密钥以查看活动数据。密钥只保存在当前浏览器标签页中。', apiKey: 'API 密钥', signIn: '登录',
     needKey: '此服务需要 API 密钥。', badKey: 'API 密钥无效或已失效，请重新登录。',
     period: '统计周期', last7: '近 7 天', last30: '近 30 天', last90: '近 90 天', from: '从', to: '至', apply: '应用',
-    activity: '活动', allActivities: '全部活动', noActivity: '（无活动）', tz: '按 Asia/Shanghai 自然日统计',
+    activity: '活动', allActivities: '全部活动', noActivity: '（无活动）', tz: '按 {tz} 自然日统计',
+    account: '公众号', noAccount: '此 API 密钥没有可用的公众号。', zone: '时区', browserZone: '{z}（本机）',
     summaryAll: '汇总 · 全部活动', summaryOne: '汇总 · 活动 {a}',
     m_scans: '扫码次数', m_unique_scanners: '扫码人数', m_new_followers: '新增关注', m_returning_scans: '老用户扫码',
     m_unsubscribes: '取消关注', m_net_new_followers: '净增关注',
@@ -19,10 +20,10 @@ const STRINGS = {
     detailTitle: '二维码 #{id}', kind: '类型', temporary: '临时', permanent: '永久', scene: '场景值', status: '状态',
     succeeded: '成功', failed: '失败', createdAt: '创建时间', expiresAt: '过期时间', never: '永不过期',
     url: '二维码内容', payload: '附加数据', periodStats: '本周期数据', recentEvents: '最近事件（最多 20 条）',
-    time: '时间', event: '事件', ev_subscribe: '关注', ev_scan: '扫码', ev_unsubscribe: '取消关注',
+    time: '时间（{tz}）', event: '事件', ev_subscribe: '关注', ev_scan: '扫码', ev_unsubscribe: '取消关注',
     noData: '暂无数据', noEvents: '暂无事件', noImage: '没有可用的二维码图片', loading: '加载中…', download: '下载 SVG',
     errNetwork: '网络错误，无法连接服务。', errRange: '开始日期不能晚于结束日期。', errPrefix: '加载失败：',
-    footer: 'qrscene · 数据按 Asia/Shanghai 自然日统计',
+    footer: 'qrscene · 数据按 {tz} 自然日统计',
   },
   en: {
     title: 'Campaign dashboard', switchLang: '中文', logout: 'Sign out', openMode: 'Open mode', loginTitle: 'Sign in',
@@ -31,7 +32,8 @@ const STRINGS = {
     needKey: 'This service requires an API key.', badKey: 'The API key was refused. Please sign in again.',
     period: 'Period', last7: 'Last 7 days', last30: 'Last 30 days', last90: 'Last 90 days', from: 'From', to: 'To',
     apply: 'Apply', activity: 'Activity', allActivities: 'All activities', noActivity: '(no activity)',
-    tz: 'Days are Asia/Shanghai calendar days',
+    tz: 'Days are {tz} calendar days', account: 'Account', noAccount: 'This API key may use no account.',
+    zone: 'Time zone', browserZone: '{z} (this browser)',
     summaryAll: 'Summary · all activities', summaryOne: 'Summary · activity {a}',
     m_scans: 'Scans', m_unique_scanners: 'Unique scanners', m_new_followers: 'New followers',
     m_returning_scans: 'Returning scans', m_unsubscribes: 'Unsubscribes', m_net_new_followers: 'Net new followers',
@@ -41,12 +43,12 @@ const STRINGS = {
     codeId: 'Code ID', close: 'Close', detailTitle: 'Code #{id}', kind: 'Kind', temporary: 'Temporary',
     permanent: 'Permanent', scene: 'Scene', status: 'Status', succeeded: 'Succeeded', failed: 'Failed',
     createdAt: 'Created', expiresAt: 'Expires', never: 'Never', url: 'QR content', payload: 'Payload',
-    periodStats: 'This period', recentEvents: 'Recent events (up to 20)', time: 'Time', event: 'Event',
+    periodStats: 'This period', recentEvents: 'Recent events (up to 20)', time: 'Time ({tz})', event: 'Event',
     ev_subscribe: 'Follow', ev_scan: 'Scan', ev_unsubscribe: 'Unfollow', noData: 'No data', noEvents: 'No events yet',
     noImage: 'No image of this code', loading: 'Loading…', download: 'Download SVG',
     errNetwork: 'Network error: the service cannot be reached.',
     errRange: 'The start date must not be after the end date.', errPrefix: 'Loading failed: ',
-    footer: 'qrscene · days are Asia/Shanghai calendar days',
+    footer: 'qrscene · days are {tz} calendar days',
   },
 };
 
@@ -54,8 +56,9 @@ const METRICS = ['scans', 'unique_scanners', 'new_followers', 'returning_scans',
 const ROW_METRICS = ['scans', 'unique_scanners', 'new_followers', 'unsubscribes', 'net_new_followers'];
 const KEY_STORE = 'qrscene.apiKey';
 const LANG_STORE = 'qrscene.lang';
+const ZONE_STORE = 'qrscene.tz';
 
-// ---- Helpers: strings, elements, numbers, Asia/Shanghai days -----------------------------------
+// ---- Helpers: strings, elements, numbers, times -------------------------------------------------
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -84,20 +87,28 @@ const int = (v) => String(Math.round(Number(v) || 0));
 const activityLabel = (a) => (a === null || a === undefined ? t('noActivity') : a);
 const codeId = (g) => g.qrcode_id ?? g.key;
 
-// Asia/Shanghai is UTC+8 all year (no daylight saving time).
-const SH_MS = 8 * 3600 * 1000;
-const shIso = (ms) => new Date(ms + SH_MS).toISOString();
-const shDay = (ms) => shIso(ms).slice(0, 10);
-const addDays = (day, n) => shDay(Date.parse(day + 'T00:00:00+08:00') + n * 86400000);
+/** An API time on the chosen zone's clock (zones.js does the zone arithmetic). */
 function fmtTime(iso) {
   const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? iso || '–' : shIso(ms).slice(0, 16).replace('T', ' ');
+  return Number.isNaN(ms) ? iso || '–' : wallTime(state.tz, ms);
+}
+
+/** Where the account chosen with key `key` is remembered: a fingerprint (FNV-1a) stands for the key. */
+function accountStore(key) {
+  if (!key) return 'qrscene.account.open';
+  let x = 0x811c9dc5;
+  for (let i = 0; i < key.length; i += 1) x = Math.imul(x ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return 'qrscene.account.' + x.toString(16).padStart(8, '0');
 }
 
 // ---- State and period -----------------------------------------------------------------------------
 
 const state = {
   lang: 'zh',
+  tz: DEFAULT_ZONE, // the zone of the days
+  accounts: null, // the enabled accounts the key may see, once asked
+  account: null, // the chosen one's appid, sent as `account` on every call
+  wantedAccount: null, // an appid the address named, chosen once the accounts are known
   days: 30, // a preset, or null for the custom fromDay..toDay
   fromDay: null, toDay: null,
   activity: null, // the activity filter, null for all
@@ -109,19 +120,30 @@ const state = {
 };
 const seq = { main: 0, codes: 0, detail: 0 }; // answers to older requests are dropped
 
-/** The chosen period as query parameters: whole Asia/Shanghai days (`to` is exclusive), up to now for today. */
+/**
+ * The chosen period as query parameters: whole days of the chosen zone (`to` is exclusive), up
+ * to now for today. Each bound is the zone's midnight with the offset in force then, so a
+ * period across a DST change has a 23- or 25-hour day, as the server counts it.
+ */
 function period() {
-  const now = Date.now();
-  const today = shDay(now);
+  const [z, now] = [state.tz, Date.now()];
+  const today = dayIn(z, now);
   if (state.days) [state.fromDay, state.toDay] = [addDays(today, 1 - state.days), today];
-  const to = state.toDay >= today ? shIso(now).slice(0, 19) + '+08:00' : addDays(state.toDay, 1) + 'T00:00:00+08:00';
-  return 'from=' + encodeURIComponent(state.fromDay + 'T00:00:00+08:00') + '&to=' + encodeURIComponent(to) +
-    '&tz=Asia%2FShanghai';
+  const from = midnight(z, state.fromDay);
+  const to = state.toDay >= today ? Math.max(now, from + 1000) : midnight(z, addDays(state.toDay, 1));
+  return 'from=' + encodeURIComponent(rfc3339(z, from)) + '&to=' + encodeURIComponent(rfc3339(z, to)) +
+    '&tz=' + encodeURIComponent(z);
 }
 
 // ---- API and authentication -----------------------------------------------------------------------
 
 class AuthError extends Error {}
+
+/** `path` naming the chosen account: every call but the list of accounts names it. */
+function withAccount(path) {
+  if (state.account === null || path.startsWith('/api/v1/accounts')) return path;
+  return path + (path.includes('?') ? '&' : '?') + 'account=' + encodeURIComponent(state.account);
+}
 
 /** GET on the same origin, with the stored key if any; JSON, or a Blob when `blob`. */
 async function api(path, blob) {
@@ -130,7 +152,7 @@ async function api(path, blob) {
   if (key) headers.Authorization = 'Bearer ' + key;
   let res;
   try {
-    res = await fetch(path, { headers, cache: 'no-store' });
+    res = await fetch(withAccount(path), { headers, cache: 'no-store' });
   } catch (e) {
     throw new Error(t('errNetwork'));
   }
@@ -185,12 +207,43 @@ async function track(promise) {
   }
 }
 
+/** Reloads what is shown; first, once per key, the accounts it may see. */
 function reloadAll() {
   [state.failed, state.error] = [false, null];
   renderMessages();
+  if (state.accounts === null) return track(loadAccounts().then(reloadAll));
+  if (state.account === null) {
+    [state.failed, state.error] = [true, { key: 'noAccount' }];
+    showApp();
+    renderMessages();
+    return setReady();
+  }
   track(loadMain());
   if (state.openActivity !== undefined) track(loadCodes());
   if (state.openCode !== null) track(loadDetail());
+}
+
+/** The enabled accounts the key may see, and the one to show: named by the address, remembered, or the first. */
+async function loadAccounts() {
+  const answer = await api('/api/v1/accounts');
+  const list = (answer.items || []).filter((a) => a.enabled !== false);
+  const store = accountStore(sessionStorage.getItem(KEY_STORE));
+  const known = (appid) => appid && list.some((a) => a.appid === appid);
+  const chosen = [state.wantedAccount, localStorage.getItem(store)].find(known);
+  if (chosen && chosen === state.wantedAccount) localStorage.setItem(store, chosen);
+  [state.accounts, state.wantedAccount] = [list, null];
+  state.account = chosen || (list.length ? list[0].appid : null);
+  renderAccounts();
+}
+
+/** Forgets what was shown for the previous account (or key). */
+function clearData() {
+  seq.main += 1;
+  seq.codes += 1;
+  Object.assign(state, {
+    activity: null, activities: [], openActivity: undefined, day: null, ranking: null, codes: null,
+  });
+  closeCode();
 }
 
 async function loadMain() {
@@ -234,9 +287,10 @@ async function loadDetail() {
 function renderAll() {
   document.documentElement.lang = state.lang === 'zh' ? 'zh-CN' : 'en';
   document.title = 'qrscene · ' + t('title');
-  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n, { tz: state.tz });
   $('#login-key').placeholder = t('apiKey');
   renderMessages();
+  renderAccounts();
   renderMain();
   renderCodes();
   renderDetail();
@@ -250,13 +304,45 @@ function renderMessages() {
   $('#error').textContent = !e ? '' : e.key ? t(e.key) : t('errPrefix') + e.text;
 }
 
+/** The account switch: a select with several accounts, the account's name alone with one. */
+function renderAccounts() {
+  const list = state.accounts || [];
+  const label = (a) => (a.name && a.name !== a.appid ? a.name + ' · ' + a.appid : a.appid);
+  const control = $('#account-control');
+  control.hidden = !list.length;
+  control.dataset.account = state.account ?? '';
+  $('#account').hidden = list.length < 2;
+  $('#account').replaceChildren(...list.map((a) => h('option', {
+    value: a.appid, text: label(a), selected: a.appid === state.account,
+  })));
+  $('#account').value = state.account ?? '';
+  const one = list.length === 1 ? list[0] : null;
+  $('#account-name').hidden = !one;
+  $('#account-name').textContent = one ? label(one) : '';
+}
+
+/** The zones offered: the usual ones, the browser's own (marked) and the chosen one. */
+function renderZones() {
+  const own = browserZone();
+  const zones = [...new Set([...ZONES, own, state.tz].filter(Boolean))];
+  $('#tz').replaceChildren(...zones.map((z) => h('option', {
+    value: z, text: z === own ? t('browserZone', { z }) : z, selected: z === state.tz,
+  })));
+  $('#tz').value = state.tz;
+}
+
 function renderControls() {
   period();
   for (const b of document.querySelectorAll('[data-days]')) {
     b.setAttribute('aria-pressed', String(Number(b.dataset.days) === state.days));
   }
   [$('#from').value, $('#to').value] = [state.fromDay, state.toDay];
-  $('#range').textContent = state.fromDay + ' — ' + state.toDay + ' · ' + t('tz');
+  renderZones();
+  const range = $('#range');
+  range.textContent = state.fromDay + ' — ' + state.toDay + ' · ' + t('tz', { tz: state.tz });
+  // The bounds and zone the server answered for: what the page asked for, as it understood them.
+  const shown = state.day || {};
+  [range.dataset.from, range.dataset.to, range.dataset.tz] = [shown.from ?? '', shown.to ?? '', shown.tz ?? ''];
   const options = state.activities.map((a) => h('option', { value: a, text: a }));
   $('#activity').replaceChildren(h('option', { value: '', text: t('allActivities') }), ...options);
   $('#activity').value = state.activity ?? '';
@@ -421,6 +507,22 @@ function closeCode() {
   renderDetail();
 }
 
+function setAccount(appid) {
+  state.account = appid;
+  localStorage.setItem(accountStore(sessionStorage.getItem(KEY_STORE)), appid);
+  clearData();
+  renderAll();
+  reloadAll();
+}
+
+function setZone(zone) {
+  if (!validZone(zone)) return;
+  state.tz = zone;
+  localStorage.setItem(ZONE_STORE, zone);
+  renderAll();
+  reloadAll();
+}
+
 function setFilter(a) {
   seq.codes += 1;
   [state.activity, state.openActivity, state.codes] = [a, a ?? undefined, null];
@@ -438,9 +540,13 @@ function wire() {
   $('#login-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     sessionStorage.setItem(KEY_STORE, $('#login-key').value.trim());
-    [$('#login-key').value, state.loginMsg] = ['', null];
+    [$('#login-key').value, state.loginMsg, state.accounts, state.account] = ['', null, null, null];
+    clearData();
+    renderAll();
     reloadAll();
   });
+  $('#account').addEventListener('change', (ev) => setAccount(ev.target.value));
+  $('#tz').addEventListener('change', (ev) => setZone(ev.target.value));
   for (const b of document.querySelectorAll('[data-days]')) {
     b.addEventListener('click', () => { state.days = Number(b.dataset.days); renderControls(); reloadAll(); });
   }
@@ -467,13 +573,27 @@ function wire() {
 
 // ---- Start-up ----------------------------------------------------------------------------------------
 
+/** A fragment's YYYY-MM-DD, or null. */
+const fragmentDay = (v) => (/^\d{4}-\d{2}-\d{2}$/.test(v || '') && !Number.isNaN(Date.parse(v)) ? v : null);
+
 function start() {
-  // #key=... (automated tests, links) and #lang=en|zh are taken, then removed from the address bar.
+  // The fragment (automated tests, links) may give #key=..., lang=en|zh, account=<appid>,
+  // tz=<IANA zone>, from=YYYY-MM-DD&to=YYYY-MM-DD, activity=<id> and code=<generation id>; they
+  // are taken, then removed from the address bar.
   const fragment = new URLSearchParams(location.hash.slice(1));
   if (fragment.get('key')) sessionStorage.setItem(KEY_STORE, fragment.get('key'));
   const lang = fragment.get('lang') || localStorage.getItem(LANG_STORE);
   if (lang === 'en' || lang === 'zh') state.lang = lang;
-  if (fragment.has('key') || fragment.has('lang')) history.replaceState(null, '', location.pathname + location.search);
+  state.wantedAccount = fragment.get('account') || null;
+  if (validZone(fragment.get('tz'))) localStorage.setItem(ZONE_STORE, fragment.get('tz'));
+  const zone = localStorage.getItem(ZONE_STORE);
+  if (validZone(zone)) state.tz = zone;
+  const [from, to] = [fragmentDay(fragment.get('from')), fragmentDay(fragment.get('to'))];
+  if (from && to && from <= to) Object.assign(state, { days: null, fromDay: from, toDay: to });
+  const activity = fragment.get('activity');
+  if (activity) [state.activity, state.openActivity] = [activity, activity];
+  if (/^[1-9]\d{0,17}$/.test(fragment.get('code') || '')) state.openCode = fragment.get('code');
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   wire();
   renderAll();
   // The first calls go out with the stored key, or none: an open sandbox needs no login, a 401 shows it.

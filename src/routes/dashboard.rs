@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, get};
 
 const INDEX_HTML: &str = include_str!("../dashboard/index.html");
 const APP_JS: &str = include_str!("../dashboard/app.js");
+const ZONES_JS: &str = include_str!("../dashboard/zones.js");
 const STYLE_CSS: &str = include_str!("../dashboard/style.css");
 
 /// An asset, never cached without asking: a new build must show at once.
@@ -37,6 +38,18 @@ pub async fn index() -> HttpResponse {
 #[get("/dashboard/app.js")]
 pub async fn app_js() -> HttpResponse {
     asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// The dashboard's time zone arithmetic (local days of an IANA zone, with the browser's
+/// `Intl`), loaded before its script.
+#[utoipa::path(
+    operation_id = "dashboard_zones_script",
+    tag = "dashboard",
+    responses((status = 200, description = "The script", body = String, content_type = "text/javascript; charset=utf-8"))
+)]
+#[get("/dashboard/zones.js")]
+pub async fn zones_js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", ZONES_JS)
 }
 
 /// The dashboard's style sheet.

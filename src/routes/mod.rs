@@ -125,6 +125,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
     .service(dashboard::index)
     .service(dashboard::app_js)
+    .service(dashboard::zones_js)
     .service(dashboard::style_css);
 }
 

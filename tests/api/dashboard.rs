@@ -1,9 +1,12 @@
 //! The dashboard page in a real headless Chromium: after seeding scans through the callback,
 //! the totals, the activity ranking and the chart it shows for the default period (the last 30
-//! Asia/Shanghai days) are the numbers the stored events give.
+//! Asia/Shanghai days) are the numbers the stored events give. [`switch`]: the account switch
+//! and the time zone of the days.
+
+mod switch;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,12 +58,7 @@ struct Tally {
 #[tokio::test]
 async fn the_dashboard_shows_the_stored_numbers_of_the_last_30_days() {
     use Step::{Scan, Subscribe, Unsubscribe};
-    if !Path::new(CHROMIUM).exists() {
-        assert!(
-            !ci(),
-            "CI=true but {CHROMIUM} is missing: install the `chromium` package"
-        );
-        eprintln!("{CHROMIUM} missing: skipping the dashboard test (CI=true makes this a failure)");
+    if !browser_available() {
         return;
     }
     let app = spawn_app().await;
@@ -113,13 +111,7 @@ async fn the_dashboard_shows_the_stored_numbers_of_the_last_30_days() {
     assert_eq!(by_activity[&None], numbers([1, 1, 1, 0, 1, 0]));
 
     let dom = dump_dom(format!("{}/dashboard#key={KEY}", app.address)).await;
-
-    let body = tags_with(&dom, "data-ready")
-        .into_iter()
-        .find(|(tag, _)| tag.starts_with("<body"))
-        .unwrap_or_else(|| panic!("no <body data-ready> in the page:\n{dom}"))
-        .0;
-    assert_eq!(attr(body, "data-ready"), Some("true"), "{body}\n{dom}");
+    assert_ready(&dom);
 
     for m in METRICS {
         let shown = int_after(&dom, &format!("data-total=\"{m}\""));
@@ -164,6 +156,29 @@ async fn the_dashboard_shows_the_stored_numbers_of_the_last_30_days() {
     };
     assert_eq!(sum("data-scans"), totals["scans"]);
     assert_eq!(sum("data-new-followers"), totals["new_followers"]);
+}
+
+/// Whether Chromium is there; outside CI its absence skips the test (with a note).
+fn browser_available() -> bool {
+    if Path::new(CHROMIUM).exists() {
+        return true;
+    }
+    assert!(
+        !ci(),
+        "CI=true but {CHROMIUM} is missing: install the `chromium` package"
+    );
+    eprintln!("{CHROMIUM} missing: skipping a dashboard test (CI=true makes this a failure)");
+    false
+}
+
+/// The page finished loading without an error (`<body data-ready="true">`).
+fn assert_ready(dom: &str) {
+    let body = tags_with(dom, "data-ready")
+        .into_iter()
+        .find(|(tag, _)| tag.starts_with("<body"))
+        .unwrap_or_else(|| panic!("no <body data-ready> in the page:\n{dom}"))
+        .0;
+    assert_eq!(attr(body, "data-ready"), Some("true"), "{body}\n{dom}");
 }
 
 /// A temporary code, with `activity` in its payload; answers its scene and ticket.
@@ -247,11 +262,19 @@ async fn query(app: &TestApp, sql: String) -> Vec<QueryResult> {
     app.db.query_all_raw(statement).await.expect("query")
 }
 
-/// The page at `url` as Chromium serializes it once loaded (10 s of virtual time).
+/// The page at `url` as Chromium serializes it once loaded (10 s of virtual time), in a
+/// fresh profile.
 async fn dump_dom(url: String) -> String {
+    dump_dom_in(url, None).await
+}
+
+/// [`dump_dom`] in browser profile `profile` when given: what the page stored in an earlier
+/// run there (`localStorage`) is kept.
+async fn dump_dom_in(url: String, profile: Option<PathBuf>) -> String {
     let run = move || -> Result<String, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let (out, err) = (dir.path().join("dom.html"), dir.path().join("stderr.txt"));
+        let profile = profile.unwrap_or_else(|| dir.path().join("profile"));
         let file = |p: &Path| std::fs::File::create(p).map_err(|e| e.to_string());
         let mut child = Command::new(CHROMIUM)
             .args([
@@ -267,10 +290,7 @@ async fn dump_dom(url: String) -> String {
                 "--dump-dom",
                 "--virtual-time-budget=10000",
             ])
-            .arg(format!(
-                "--user-data-dir={}",
-                dir.path().join("profile").display()
-            ))
+            .arg(format!("--user-data-dir={}", profile.display()))
             .arg(&url)
             .stdin(Stdio::null())
             .stdout(file(out.as_path())?)
