@@ -2,10 +2,11 @@
 //! for which accounts.
 
 use std::collections::HashMap;
-use std::future::{Ready, ready};
-use std::sync::RwLock;
+use std::sync::{OnceLock, RwLock};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use futures_util::future::LocalBoxFuture;
+use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::accounts::keys::{self, Grant, Role, Scope};
@@ -17,6 +18,9 @@ use crate::error::ApiError;
 pub struct ApiKeys {
     env: HashMap<String, Grant>,
     db: RwLock<HashMap<String, Grant>>,
+    /// The database, where a key made on another instance since the last reload is looked
+    /// up on its first use here.
+    store: OnceLock<DatabaseConnection>,
     open: Option<Role>,
     legacy_open: bool,
 }
@@ -101,6 +105,7 @@ impl ApiKeys {
         Ok(Self {
             env,
             db: RwLock::new(HashMap::new()),
+            store: OnceLock::new(),
             open,
             legacy_open,
         })
@@ -109,6 +114,11 @@ impl ApiKeys {
     /// Whether no key is configured, in the environment or the database.
     pub fn is_empty(&self) -> bool {
         self.env.is_empty() && self.db.read().expect("poisoned").is_empty()
+    }
+
+    /// Where keys unknown here are looked up (keys made on another instance).
+    pub fn attach(&self, db: DatabaseConnection) {
+        let _ = self.store.set(db);
     }
 
     /// Replaces the database's keys (by hash) with `keys`.
@@ -126,20 +136,41 @@ impl ApiKeys {
         self.db.read().expect("poisoned").get(&hash).cloned()
     }
 
+    /// A key made by `POST /api/v1/keys` (`qsk_...`) that this instance has not loaded
+    /// yet: looked up in the database, and kept when found.
+    async fn find_stored(&self, presented: &str) -> Result<Option<Grant>, ApiError> {
+        let Some(db) = self.store.get() else {
+            return Ok(None);
+        };
+        if !presented.starts_with(keys::PREFIX) {
+            return Ok(None);
+        }
+        let hash = keys::hash(presented);
+        let found = keys::find_in_force(db, &hash).await?;
+        if let Some(grant) = &found {
+            self.db
+                .write()
+                .expect("poisoned")
+                .insert(hash, grant.clone());
+        }
+        Ok(found)
+    }
+
     /// The caller presenting a key, or an anonymous one in role `open` while no key is
     /// configured (or always, with `always_open`).
-    fn authorize(
+    async fn authorize(
         &self,
-        req: &HttpRequest,
+        presented: Option<String>,
         open: Option<Role>,
         always_open: bool,
     ) -> Result<Caller, ApiError> {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token);
-        match (presented.and_then(|key| self.find(key)), open) {
+        let mut grant = presented.as_deref().and_then(|key| self.find(key));
+        if grant.is_none()
+            && let Some(key) = presented.as_deref()
+        {
+            grant = self.find_stored(key).await?;
+        }
+        match (grant, open) {
             (Some(grant), _) => Ok(Caller {
                 key_name: Some(grant.name.clone()),
                 grant: Some(grant),
@@ -225,18 +256,31 @@ impl Caller {
     }
 }
 
-fn keys(req: &HttpRequest) -> Result<&ApiKeys, ApiError> {
+fn keys(req: &HttpRequest) -> Result<web::Data<ApiKeys>, ApiError> {
     req.app_data::<web::Data<ApiKeys>>()
-        .map(|d| d.get_ref())
+        .cloned()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ApiKeys not registered")))
+}
+
+fn presented(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .map(str::to_owned)
 }
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(keys(req).and_then(|k| k.authorize(req, k.open, false)))
+        let keys = keys(req);
+        let presented = presented(req);
+        Box::pin(async move {
+            let keys = keys?;
+            keys.authorize(presented, keys.open, false).await
+        })
     }
 }
 
@@ -246,20 +290,21 @@ pub struct LegacyCaller(pub Caller);
 
 impl FromRequest for LegacyCaller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            keys(req)
-                .and_then(|k| {
-                    if k.legacy_open {
-                        k.authorize(req, Some(k.open.unwrap_or(Role::Client)), true)
-                    } else {
-                        k.authorize(req, k.open, false)
-                    }
-                })
-                .map(LegacyCaller),
-        )
+        let keys = keys(req);
+        let presented = presented(req);
+        Box::pin(async move {
+            let k = keys?;
+            let caller = if k.legacy_open {
+                k.authorize(presented, Some(k.open.unwrap_or(Role::Client)), true)
+                    .await
+            } else {
+                k.authorize(presented, k.open, false).await
+            };
+            caller.map(LegacyCaller)
+        })
     }
 }
 

@@ -137,6 +137,7 @@ impl Application {
         )
         .await
         .context("cannot load the accounts")?;
+        keys.attach(db.clone());
         keys.set_db_keys(
             crate::accounts::keys::in_force(&db)
                 .await

@@ -128,11 +128,14 @@ pub fn hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// A new key: `qsk_` and 32 random bytes in URL-safe base64 (47 characters).
+/// What every key made here starts with.
+pub const PREFIX: &str = "qsk_";
+
+/// A new key: [`PREFIX`] and 32 random bytes in URL-safe base64 (47 characters).
 pub fn generate() -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    format!("qsk_{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// A key to create.
@@ -205,6 +208,42 @@ pub async fn revoke(db: &DatabaseConnection, id: i64) -> Result<Option<KeyView>,
     Ok(Some(KeyView::of(active.update(db).await?)))
 }
 
+/// The key in force with this hash, if any.
+///
+/// # Errors
+/// The database failed.
+pub async fn find_in_force(
+    db: &DatabaseConnection,
+    key_hash: &str,
+) -> Result<Option<Grant>, sea_orm::DbErr> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(key_hash))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .map(|row| grant(row).1))
+}
+
+fn grant(row: api_key::Model) -> (String, Grant) {
+    let scope = match row
+        .accounts
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<Vec<String>>(a).ok())
+    {
+        Some(appids) => Scope::Only(appids),
+        None => Scope::All,
+    };
+    (
+        row.key_hash,
+        Grant {
+            name: row.name,
+            role: Role::parse(&row.role),
+            scope,
+            can_read_token: row.can_read_token,
+        },
+    )
+}
+
 /// Every key in force, by hash.
 ///
 /// # Errors
@@ -215,25 +254,7 @@ pub async fn in_force(db: &DatabaseConnection) -> Result<Vec<(String, Grant)>, s
         .all(db)
         .await?
         .into_iter()
-        .map(|row| {
-            let scope = match row
-                .accounts
-                .as_deref()
-                .and_then(|a| serde_json::from_str::<Vec<String>>(a).ok())
-            {
-                Some(appids) => Scope::Only(appids),
-                None => Scope::All,
-            };
-            (
-                row.key_hash,
-                Grant {
-                    name: row.name,
-                    role: Role::parse(&row.role),
-                    scope,
-                    can_read_token: row.can_read_token,
-                },
-            )
-        })
+        .map(grant)
         .collect())
 }
 

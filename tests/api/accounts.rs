@@ -624,3 +624,183 @@ async fn a_database_of_the_previous_release_keeps_every_row_under_the_environmen
         (1, 1, "1:e:old")
     );
 }
+
+/// Three instances over one database, Redis and fake WeChat, with the master key.
+async fn three_instances(redis: String) -> Vec<TestApp> {
+    let database = std::sync::Arc::new(TestDb::new().await);
+    let appid = new_appid();
+    let fake = std::sync::Arc::new(
+        qrscene_fake_wechat::FakeWeChat::start(&appid, SECRET)
+            .await
+            .unwrap(),
+    );
+    let options = Options {
+        redis: Some(redis),
+        ..sealed()
+    };
+    let mut apps = Vec::new();
+    for _ in 0..3 {
+        apps.push(spawn_instance(&options, database.clone(), fake.clone(), &appid).await);
+    }
+    apps
+}
+
+#[tokio::test]
+async fn three_instances_serve_two_accounts_tokens_with_one_fetch_per_account() {
+    let Some(redis) = redis_url() else { return };
+    let apps = three_instances(redis).await;
+    let a = apps[0].fake.appid();
+    let b = new_appid();
+    apps[0].add_account(&b).await;
+    let reader = apps[0]
+        .add_key(
+            json!({"name": "erp", "role": "client", "accounts": [b], "permissions": ["token"]}),
+        )
+        .await;
+    let no_token = apps[0]
+        .add_key(json!({"name": "crm", "role": "client", "accounts": [b]}))
+        .await;
+    let fake = &apps[0].fake;
+    fake.expire_tokens();
+    let before = [fake.token_fetches_of(&a), fake.token_fetches_of(&b)];
+
+    // 100 concurrent reads per account right after expiry, spread over the instances.
+    let mut reads = Vec::new();
+    for i in 0..200 {
+        let app = &apps[i % 3];
+        let (appid, key) = if i % 2 == 0 {
+            (a.clone(), KEY.to_owned())
+        } else {
+            (b.clone(), reader.clone())
+        };
+        reads.push(async move {
+            app.send(
+                reqwest::Method::GET,
+                &format!("/api/v1/accounts/{appid}/access_token"),
+                &key,
+                None,
+            )
+            .await
+        });
+    }
+    let answers = futures_util::future::join_all(reads).await;
+    let mut tokens = std::collections::HashMap::<String, std::collections::HashSet<String>>::new();
+    for (i, (status, body)) in answers.iter().enumerate() {
+        assert_eq!(*status, 200, "{body}");
+        assert!(
+            body["expires_at"].is_string() && body["fetched_at"].is_string(),
+            "{body}"
+        );
+        let appid = if i % 2 == 0 { &a } else { &b };
+        tokens
+            .entry(appid.clone())
+            .or_default()
+            .insert(body["access_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        [
+            fake.token_fetches_of(&a) - before[0],
+            fake.token_fetches_of(&b) - before[1]
+        ],
+        [1, 1],
+        "one fetch per account for 100 reads each over three instances"
+    );
+    assert_eq!(
+        (tokens[&a].len(), tokens[&b].len()),
+        (1, 1),
+        "every instance serves the same token"
+    );
+    let stale_b = tokens[&b].iter().next().unwrap().clone();
+    assert_ne!(tokens[&a], tokens[&b]);
+
+    // 50 concurrent reports of the same stale token of B: one forced refresh.
+    let before = fake.token_fetches_of(&b);
+    let mut reports = Vec::new();
+    for i in 0..50 {
+        let app = &apps[i % 3];
+        let (b, key, stale) = (b.clone(), reader.clone(), stale_b.clone());
+        reports.push(async move {
+            app.send(
+                reqwest::Method::POST,
+                &format!("/api/v1/accounts/{b}/access_token/invalidate"),
+                &key,
+                Some(json!({"access_token": stale})),
+            )
+            .await
+        });
+    }
+    let answers = futures_util::future::join_all(reports).await;
+    let fresh: std::collections::HashSet<&str> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            assert_ne!(
+                body["access_token"].as_str(),
+                Some(stale_b.as_str()),
+                "{body}"
+            );
+            body["access_token"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(fresh.len(), 1, "every report gets the one fresh token");
+    assert_eq!(
+        fake.token_fetches_of(&b) - before,
+        1,
+        "one fetch for 50 reports"
+    );
+    let outcomes: std::collections::HashSet<&str> = answers
+        .iter()
+        .map(|(_, body)| body["outcome"].as_str().unwrap())
+        .collect();
+    assert!(outcomes.contains("refreshed"), "{outcomes:?}");
+
+    // Who may read: the token permission for that account, or an admin key.
+    let path_a = format!("/api/v1/accounts/{a}/access_token");
+    let (status, body) = apps[1]
+        .send(reqwest::Method::GET, &path_a, &reader, None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "another account: {body}"
+    );
+    let path_b = format!("/api/v1/accounts/{b}/access_token");
+    let (status, body) = apps[2]
+        .send(reqwest::Method::GET, &path_b, &no_token, None)
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    no_secret_in(&body.to_string());
+    let metrics = apps[0].get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("qrscene_tokens_served_total") && l.contains(&b)),
+        "tokens served are counted per account"
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_account_has_no_token_to_serve() {
+    let app = spawn_with(Options {
+        live: false,
+        ..Options::default()
+    })
+    .await;
+    let (status, body) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/accounts/wxsandbox/access_token",
+            KEY,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+}
