@@ -10,6 +10,7 @@ mod bad_pushes;
 mod callback_reply;
 mod callback_store;
 mod callback_verify;
+mod cli;
 mod dashboard;
 mod generation;
 mod legacy;
