@@ -804,3 +804,37 @@ async fn the_sandbox_account_has_no_token_to_serve() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn the_legacy_endpoint_takes_the_account_from_its_query_and_defaults_to_the_environments() {
+    let app = spawn_with(sealed()).await;
+    let b = new_appid();
+    app.add_account(&b).await;
+    let b_id = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT id FROM account WHERE appid = '{b}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "id")
+        .unwrap();
+    assert_ne!(b_id, 1);
+    let body = json!({"sceneStr": "eyJhY3Rpdml0eV9pZCI6Ik1UMTk1MCJ9", "second": 600});
+    for (query, account_id) in [(String::new(), 1), (format!("?account={b}"), b_id)] {
+        let path = format!("/activity-wechat/api/wxWeChat/createQrCode{query}");
+        let response = app.post(&path, &body).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let log = app.log().await;
+        assert_eq!(log.last().map(|g| g.account_id), Some(account_id), "{path}");
+    }
+    let response = app
+        .post(
+            "/activity-wechat/api/wxWeChat/createQrCode?account=wxnosuchaccount0",
+            &body,
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+}
