@@ -208,3 +208,88 @@ pub fn document_body_deadline(api: &mut utoipa::openapi::OpenApi) {
         }
     }
 }
+
+/// Documents, on every operation that takes an `account` (a query parameter, or a field of
+/// its JSON body), the answers of account resolution: 400 `account_required`, 403
+/// `forbidden` and 404 `not_found` (added to the descriptions of those it documents already).
+pub fn document_account_errors(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let body_has_account: Vec<String> = api
+        .components
+        .as_ref()
+        .map(|c| {
+            c.schemas
+                .iter()
+                .filter(|(_, schema)| {
+                    matches!(schema, RefOr::T(utoipa::openapi::schema::Schema::Object(o))
+                        if o.properties.contains_key("account"))
+                })
+                .map(|(name, _)| format!("#/components/schemas/{name}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let takes_account = |op: &utoipa::openapi::path::Operation| {
+        let in_query = op
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| matches!(p, RefOr::T(p) if p.name == "account"));
+        let in_body = matches!(&op.request_body, Some(RefOr::T(body)) if body.content.values().any(|content| {
+            matches!(content, RefOr::T(c) if matches!(&c.schema, Some(RefOr::Ref(r)) if body_has_account.contains(&r.ref_location)))
+        }));
+        in_query || in_body
+    };
+    let answers = [
+        (
+            "400",
+            "`account_required`: the key may use several accounts and the request names none",
+        ),
+        ("403", "`forbidden`: the key may not use the account named"),
+        (
+            "404",
+            "`not_found`: no enabled account has the appid named (or a row of an account the key may not use)",
+        ),
+    ];
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if !takes_account(operation) {
+                continue;
+            }
+            for (status, text) in answers {
+                match operation.responses.responses.get_mut(status) {
+                    Some(RefOr::T(response)) => {
+                        if !response
+                            .description
+                            .contains(text.split(':').next().unwrap_or(text))
+                        {
+                            response.description = format!("{}; {text}", response.description);
+                        }
+                    }
+                    Some(RefOr::Ref(_)) => {}
+                    None => {
+                        let response = ResponseBuilder::new()
+                            .description(text)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                                    .build(),
+                            )
+                            .build();
+                        operation
+                            .responses
+                            .responses
+                            .insert(status.to_owned(), RefOr::T(response));
+                    }
+                }
+            }
+        }
+    }
+}

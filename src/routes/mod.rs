@@ -53,6 +53,7 @@ where
         })
         .split_for_parts();
     openapi::document_body_deadline(&mut api);
+    openapi::document_account_errors(&mut api);
     app.service(openapi::docs_service(api))
         .default_service(web::to(not_found))
 }

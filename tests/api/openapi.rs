@@ -442,3 +442,38 @@ async fn docs_without_its_slash_redirects_to_the_page() {
         .expect("request");
     assert_eq!(other.status(), 404);
 }
+
+#[tokio::test]
+async fn every_operation_that_takes_an_account_documents_its_refusals() {
+    let app = spawn_app().await;
+    let doc = fetch_doc(&app.http, &app.address).await;
+    let mut seen = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let in_query = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["name"] == "account"));
+            let body_ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .map(str::to_owned);
+            let in_body = body_ref.is_some_and(|name| {
+                doc["components"]["schemas"][&name]["properties"]
+                    .get("account")
+                    .is_some()
+            });
+            if !(in_query || in_body) {
+                continue;
+            }
+            seen += 1;
+            for status in ["400", "403", "404"] {
+                assert!(
+                    op["responses"].get(status).is_some(),
+                    "{method} {path} takes an account but does not document {status}"
+                );
+            }
+        }
+    }
+    // Creating and listing codes and bindings, stats, followers, the legacy endpoint, ...
+    assert!(seen >= 10, "{seen} operations take an account");
+}
