@@ -59,7 +59,8 @@ impl From<Model> for EventView {
 }
 
 /// The scans of code `generation`, and the unsubscribes of the followers it first brought
-/// (followers of the code's account), newest first, below event id `before`; and the cursor of the next page.
+/// (followers of the code's account: the same openid elsewhere is another person), newest
+/// first, below event id `before`; and the cursor of the next page.
 ///
 /// # Errors
 /// [`StatsError::Database`]: the database failed.
