@@ -1,6 +1,7 @@
 //! Attribution at scale: 1,000 codes across 50 activities and 1,000,000 events (seeded in
 //! SQL, spread over the last 30 days; about 200,000 users, each with a mix of kinds and
-//! codes), then the time of each `stats` grouping over those 30 days through the HTTP API
+//! codes), the same again for each further account (`--accounts`, same openids and scenes),
+//! then the time of each `stats` grouping over those 30 days through the HTTP API
 //! (quiet, and while SCANs arrive), checked against the events-only answer; and the time
 //! from a callback's answer on one instance to the answer of a `wait` held on another
 //! instance (Redis pub/sub). Prints figures; asserts nothing.
@@ -30,9 +31,12 @@ struct Args {
     /// Redis URL (pub/sub between the two instances).
     #[arg(long)]
     redis: String,
-    /// Events to seed.
+    /// Events to seed, per account.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
+    /// Accounts, each with the same codes and events (the queries are account 1's).
+    #[arg(long, default_value_t = 1)]
+    accounts: u32,
     /// Runs of each stats query.
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -49,28 +53,36 @@ struct Args {
     bench: bool,
 }
 
+/// Accounts 2..=N next to account 1 (the environment's), then for every account the same
+/// 1,000 codes (same scenes and activities) and the same events under the same openids:
+/// every account's figures are account 1's.
 const SEED: &str = "\
-INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, payload, created_at) \
-SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
+INSERT INTO account (appid, name, source, token_mode, require_encryption, enabled, created_at, updated_at) \
+SELECT 'wxbench' || lpad(a::text, 11, '0'), 'bench ' || a, 'db', 'stable', false, true, now(), now() \
+FROM generate_series(2, $ACCOUNTS) AS a; \
+INSERT INTO qr_generation (account_id, kind, action_name, scene, status, ticket, url, activity_id, payload, created_at) \
+SELECT acc.id, 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', acc.id || 'T' || i, 'http://weixin.qq.com/q/' || i, \
        'A' || (i % 50), jsonb_build_object('activity_id', 'A' || (i % 50)), now() - interval '40 days' \
-FROM generate_series(1, 1000) AS i; \
-INSERT INTO wechat_event (dedup_key, account, openid, msg_type, event, kind, event_key, scene, ticket, msg_id, \
+FROM account acc CROSS JOIN generate_series(1, 1000) AS i; \
+INSERT INTO wechat_event (account_id, dedup_key, account, openid, msg_type, event, kind, event_key, scene, ticket, msg_id, \
        create_time, occurred_at, received_at, generation_id, reply, xml) \
-SELECT 'seed:' || i, 'gh_bench', 'o' || (i % 199999), \
+SELECT acc.id, acc.id || ':seed:' || i, 'gh_bench', 'o' || (i % 199999), \
        CASE WHEN k = 9 THEN 'text' ELSE 'event' END, \
        CASE WHEN k < 5 THEN 'subscribe' WHEN k < 8 THEN 'SCAN' WHEN k = 8 THEN 'unsubscribe' END, \
        CASE WHEN k < 5 THEN 'subscribe' WHEN k < 8 THEN 'scan' WHEN k = 8 THEN 'unsubscribe' ELSE 'message' END, \
        CASE WHEN k < 5 THEN 'qrscene_s' || g WHEN k < 8 THEN 's' || g END, \
-       CASE WHEN k < 8 THEN 's' || g END, CASE WHEN k < 8 THEN 'T' || g END, \
+       CASE WHEN k < 8 THEN 's' || g END, CASE WHEN k < 8 THEN acc.id || 'T' || g END, \
        CASE WHEN k = 9 THEN i END, extract(epoch FROM t)::bigint, t, t, \
-       CASE WHEN k < 8 THEN g END, NULL, '<xml/>' \
-FROM (SELECT i, i % 10 AS k, (i / 10) % 1000 + 1 AS g, \
+       CASE WHEN k < 8 THEN q.id END, NULL, '<xml/>' \
+FROM account acc CROSS JOIN (SELECT i, i % 10 AS k, (i / 10) % 1000 + 1 AS g, \
              now() - make_interval(secs => (i * 2.592) % 2592000) AS t \
-      FROM generate_series(1::bigint, $EVENTS) AS i) AS s; \
-INSERT INTO wechat_follower (openid, account, subscribed, first_followed_at, first_generation_id, subscribed_at, \
-       unsubscribed_at, last_event_id, last_event_kind, last_event_at) \
-SELECT DISTINCT ON (openid) openid, account, true, occurred_at, generation_id, occurred_at, NULL, id, kind, occurred_at \
-FROM wechat_event WHERE kind = 'subscribe' ORDER BY openid, occurred_at;";
+      FROM generate_series(1::bigint, $EVENTS) AS i) AS s \
+JOIN qr_generation q ON q.account_id = acc.id AND q.scene = 's' || s.g; \
+INSERT INTO wechat_follower (account_id, openid, account, subscribed, first_followed_at, first_generation_id, \
+       subscribed_at, unsubscribed_at, last_event_id, last_event_kind, last_event_at) \
+SELECT DISTINCT ON (account_id, openid) account_id, openid, account, true, occurred_at, generation_id, occurred_at, \
+       NULL, id, kind, occurred_at \
+FROM wechat_event WHERE kind = 'subscribe' ORDER BY account_id, openid, occurred_at;";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -99,16 +111,28 @@ async fn main() -> anyhow::Result<()> {
 
     let db = Database::connect(&scratch.url).await?;
     let started = Instant::now();
-    db.execute_unprepared(&SEED.replace("$EVENTS", &args.events.to_string()))
-        .await?;
+    let seed = SEED
+        .replace("$EVENTS", &args.events.to_string())
+        .replace("$ACCOUNTS", &args.accounts.to_string());
+    db.execute_unprepared(&seed).await?;
     // What autovacuum does to a live table: planner statistics, and the visibility map that
     // lets index-only scans skip the heap.
     db.execute_unprepared("VACUUM ANALYZE").await?;
     println!(
-        "attribution: seeded 1000 codes, 50 activities, {} events in {:.1} s",
+        "attribution: seeded {} account(s), each with 1000 codes, 50 activities, {} events in {:.1} s",
+        args.accounts,
         args.events,
         started.elapsed().as_secs_f64()
     );
+    // The statistics asked are account 1's.
+    let appid: String = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT appid FROM account WHERE id = 1",
+        ))
+        .await?
+        .and_then(|r| r.try_get::<String>("", "appid").ok())
+        .ok_or_else(|| anyhow::anyhow!("no account 1"))?;
 
     // The refreshers of the two instances build the daily rollups in the background.
     let started = Instant::now();
@@ -159,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
         http: http.clone(),
         base: a.clone(),
         runs: args.runs,
+        account: appid,
     };
     for (label, (from, to)) in [
         ("30 whole days (dashboard)", &whole_days),
@@ -262,8 +287,8 @@ async fn main() -> anyhow::Result<()> {
         let g = n % 1000 + 1;
         // A fresh code each round: seeded codes already have scans.
         db.execute_unprepared(&format!(
-            "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, created_at) \
-             VALUES ('temporary', 'QR_STR_SCENE', 'w{n}', 'succeeded', 'W{n}', 'http://weixin.qq.com/q/w{n}', now())"
+            "INSERT INTO qr_generation (account_id, kind, action_name, scene, status, ticket, url, created_at) \
+             VALUES (1, 'temporary', 'QR_STR_SCENE', 'w{n}', 'succeeded', 'W{n}', 'http://weixin.qq.com/q/w{n}', now())"
         ))
         .await?;
         let id: i64 = db
@@ -338,6 +363,8 @@ struct Stats {
     http: reqwest::Client,
     base: String,
     runs: usize,
+    /// The appid of the account asked.
+    account: String,
 }
 
 struct Timed {
@@ -353,7 +380,12 @@ impl Stats {
         from: &str,
         to: &str,
     ) -> anyhow::Result<Timed> {
-        let mut query = vec![("group_by", group_by), ("from", from), ("to", to)];
+        let mut query = vec![
+            ("account", self.account.as_str()),
+            ("group_by", group_by),
+            ("from", from),
+            ("to", to),
+        ];
         if let Some(activity) = activity {
             query.push(("activity_id", activity));
         }

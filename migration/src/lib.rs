@@ -11,6 +11,7 @@ mod m20261121_000003_create_account_binding;
 mod m20261121_000004_cover_scan_index;
 mod m20261121_000005_stats_rollup;
 mod m20261207_000001_accounts;
+mod m20261207_000002_stats_per_account;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_cover_scan_index::Migration),
             Box::new(m20261121_000005_stats_rollup::Migration),
             Box::new(m20261207_000001_accounts::Migration),
+            Box::new(m20261207_000002_stats_per_account::Migration),
         ]
     }
 }

@@ -58,8 +58,9 @@ impl From<Model> for EventView {
     }
 }
 
-/// The scans of code `generation`, and the unsubscribes of the followers it first brought,
-/// newest first, below event id `before`; and the cursor of the next page.
+/// The scans of code `generation`, and the unsubscribes of the followers it first brought
+/// (followers of the code's account: the same openid elsewhere is another person), newest
+/// first, below event id `before`; and the cursor of the next page.
 ///
 /// # Errors
 /// [`StatsError::Database`]: the database failed.
@@ -77,7 +78,8 @@ pub async fn of_code(
             SELECT * FROM (SELECT * FROM wechat_event WHERE generation_id = {code} AND id < {before} \
                 ORDER BY id DESC LIMIT {fetch}) AS scans \
             UNION ALL \
-            SELECT * FROM (SELECT e.* FROM wechat_event e JOIN wechat_follower f ON f.openid = e.openid \
+            SELECT * FROM (SELECT e.* FROM wechat_event e \
+                JOIN wechat_follower f ON f.account_id = e.account_id AND f.openid = e.openid \
                 WHERE f.first_generation_id = {code} AND e.kind = 'unsubscribe' AND e.id < {before} \
                 AND e.occurred_at >= f.first_followed_at \
                 ORDER BY e.id DESC LIMIT {fetch}) AS unsubscribes \

@@ -47,7 +47,9 @@ pub struct FirstTouch {
     pub created_at: DateTime<Utc>,
 }
 
-/// The follower `openid`, or `None` if qrscene never saw them follow, scan or leave.
+/// The follower `openid` of account `account_id`, or `None` if qrscene never saw them
+/// follow, scan or leave that account. Another account's follower with the same openid is
+/// another person, never shown here.
 ///
 /// # Errors
 /// [`StatsError::Database`]: the database failed.
@@ -64,6 +66,7 @@ pub async fn find(
     };
     let first_touch = match f.first_generation_id {
         Some(id) => qr_generation::Entity::find_by_id(id)
+            .filter(qr_generation::Column::AccountId.eq(account_id))
             .one(db)
             .await?
             .map(|g| FirstTouch {

@@ -1,12 +1,12 @@
-//! The statistics read from the events alone, on any backend. Events of the period are
-//! first folded per group and scanner (a hash aggregate), then per group; unique scanners
-//! are the scanners of that fold. On Postgres one statement computes the groups and the
-//! totals (GROUPING SETS); elsewhere the totals are a second query.
+//! The statistics read from the events alone, on any backend. Events of the account and
+//! period are first folded per group and scanner (a hash aggregate), then per group; unique
+//! scanners are the scanners of that fold. On Postgres one statement computes the groups
+//! and the totals (GROUPING SETS); elsewhere the totals are a second query.
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult};
 
 use super::figures::{Marked, Row};
-use super::fragments::{FIGURES, PER_SCANNER, events, within};
+use super::fragments::{CODE_OF_EV, FIGURES, PER_SCANNER, Scope, events, within};
 use super::params::Params;
 use super::period::{GroupBy, StatsQuery};
 
@@ -48,6 +48,7 @@ pub(crate) async fn run<C: ConnectionTrait>(
 
 /// The per-group-and-scanner fold of the period (`WITH ev, per`), its values bound.
 fn per_scanner(q: &StatsQuery, backend: DbBackend, params: &mut Params) -> String {
+    let account = Scope::Account(params.bind(q.account_id));
     let period = within("e.occurred_at", params.bind(q.from), params.bind(q.to));
     let filter = match &q.activity_id {
         Some(activity) => format!("WHERE g.activity_id = {}", params.bind(activity.clone())),
@@ -86,9 +87,9 @@ fn per_scanner(q: &StatsQuery, backend: DbBackend, params: &mut Params) -> Strin
         GroupBy::Qrcode => ("g.id", "g.activity_id"),
         _ => ("CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)"),
     };
-    let events = events(&period);
+    let events = events(account, &period);
     format!(
         "WITH {events}, per AS (SELECT {key} AS key, {qrcode_id} AS qrcode_id, {activity_id} AS activity_id, {PER_SCANNER} \
-         FROM ev JOIN qr_generation g ON g.id = ev.gid {join} {filter} GROUP BY 1, 2, 3, ev.openid)"
+         FROM ev {CODE_OF_EV} {join} {filter} GROUP BY 1, 2, 3, ev.openid)"
     )
 }

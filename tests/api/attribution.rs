@@ -215,3 +215,136 @@ async fn a_follower_with_first_touch_and_recent_events() {
     assert!(u4["first_touch"].is_null());
     assert_eq!(app.get("/api/v1/followers/nobody").await.status(), 404);
 }
+
+/// A second account on the same deployment, with the codes of the first under the same
+/// scenes and activities and the events of u1 and u2 under the same openids (rows written
+/// as its callback would): each account's statistics, followers and code events are its
+/// own, through the API.
+#[tokio::test]
+async fn a_second_account_with_the_same_openids_and_scenes_keeps_its_own_figures() {
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let seeded = seed(&app).await;
+    let appid_b = crate::stats_rollup::appid_b();
+    let b = crate::stats_rollup::insert_account(&app.db, &appid_b).await;
+    let appid_a = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT appid FROM account WHERE id = 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<String>("", "appid")
+        .unwrap();
+    // B's codes: A's, same scenes and activities. B's code of a scene is found by that scene.
+    let copy = format!(
+        "INSERT INTO qr_generation (account_id, kind, action_name, scene, scene_source, payload, \
+           activity_id, ticket, url, expire_seconds, expires_at, status, errcode, errmsg, api_key, \
+           reply, created_at) \
+         SELECT {b}, kind, action_name, scene, scene_source, payload, activity_id, 'B' || ticket, url, \
+           expire_seconds, expires_at, status, errcode, errmsg, api_key, reply, created_at \
+         FROM qr_generation WHERE account_id = 1; \
+         INSERT INTO wechat_event (account_id, dedup_key, account, openid, msg_type, event, kind, \
+           event_key, scene, ticket, msg_id, create_time, occurred_at, received_at, generation_id, \
+           reply, xml) \
+         SELECT {b}, 'b' || e.dedup_key, e.account, e.openid, e.msg_type, e.event, e.kind, e.event_key, \
+           e.scene, e.ticket, e.msg_id, e.create_time, e.occurred_at, e.received_at, \
+           (SELECT gb.id FROM qr_generation ga JOIN qr_generation gb \
+              ON gb.account_id = {b} AND gb.scene = ga.scene AND gb.kind = ga.kind \
+            WHERE ga.id = e.generation_id), \
+           e.reply, e.xml \
+         FROM wechat_event e WHERE e.account_id = 1 AND e.openid IN ('u1', 'u2') ORDER BY e.id; \
+         INSERT INTO wechat_follower (account_id, openid, account, subscribed, first_followed_at, \
+           first_generation_id, subscribed_at, unsubscribed_at, last_event_id, last_event_kind, \
+           last_event_at) \
+         SELECT {b}, f.openid, f.account, f.subscribed, f.first_followed_at, \
+           (SELECT gb.id FROM qr_generation ga JOIN qr_generation gb \
+              ON gb.account_id = {b} AND gb.scene = ga.scene AND gb.kind = ga.kind \
+            WHERE ga.id = f.first_generation_id), \
+           f.subscribed_at, f.unsubscribed_at, f.last_event_id, f.last_event_kind, f.last_event_at \
+         FROM wechat_follower f WHERE f.account_id = 1 AND f.openid IN ('u1', 'u2');"
+    );
+    for statement in copy.split("; ").filter(|s| !s.trim().is_empty()) {
+        app.db.execute_unprepared(statement).await.unwrap();
+    }
+
+    // A's figures are those of the single-account test; B's are those of u1 and u2 alone:
+    // two subscribes through a1 and a SCAN of a2 (MT1), and u2 leaving.
+    let a = stats(&app, &format!("group_by=activity&account={appid_a}")).await;
+    assert_eq!(figures(&a["totals"]), [6, 5, 3, 3, 1, 2]);
+    let by_activity = stats(&app, &format!("group_by=activity&account={appid_b}")).await;
+    let groups = by_activity["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{by_activity}");
+    assert_eq!(groups[0]["key"], "MT1");
+    assert_eq!(figures(&by_activity["totals"]), [3, 2, 2, 1, 1, 1]);
+    let by_code = stats(&app, &format!("group_by=qrcode&account={appid_b}")).await;
+    let b_a1 = by_code["groups"][0]["qrcode_id"].as_i64().unwrap();
+    assert_ne!(
+        json!(b_a1),
+        seeded.a1["id"],
+        "B's code of a1's scene is B's"
+    );
+    assert_eq!(figures(&by_code["groups"][0]), [2, 2, 2, 0, 1, 1]);
+    let by_day = stats(&app, &format!("group_by=day&account={appid_b}")).await;
+    let days: Vec<_> = by_day["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(figures)
+        .collect();
+    assert_eq!(
+        days,
+        [[2, 2, 2, 0, 0, 2], [1, 1, 0, 1, 0, 0], [0, 0, 0, 0, 1, -1]]
+    );
+
+    // u2 of B is first brought by B's code; u4 was never seen by B.
+    let u2: Value = app
+        .get(&format!("/api/v1/followers/u2?account={appid_b}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(u2["first_touch"]["qrcode_id"], b_a1);
+    assert_eq!(u2["recent_events"].as_array().unwrap().len(), 2);
+    let u4 = app
+        .get(&format!("/api/v1/followers/u4?account={appid_b}"))
+        .await;
+    assert_eq!(u4.status(), 404);
+
+    // A's a1 lists A's events only (not B's u2 leaving), and is not B's code.
+    let a1 = seeded.a1["id"].as_i64().unwrap();
+    let events: Value = app
+        .get(&format!("/api/v1/qrcodes/{a1}/events?account={appid_a}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<_> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["openid"].clone(), e["kind"].clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (json!("u7"), json!("subscribe")),
+            (json!("u2"), json!("unsubscribe")),
+            (json!("u2"), json!("subscribe")),
+            (json!("u1"), json!("subscribe")),
+        ]
+    );
+    let other = app
+        .get(&format!("/api/v1/qrcodes/{a1}/events?account={appid_b}"))
+        .await;
+    assert_eq!(other.status(), 404);
+    let events: Value = app
+        .get(&format!("/api/v1/qrcodes/{b_a1}/events?account={appid_b}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"].as_array().unwrap().len(), 3, "{events}");
+}

@@ -1,13 +1,17 @@
 //! The statistics as the README and the API define them, folded in plain Rust over the
 //! stored rows: the reference both query paths (events-only and rollups) are checked
-//! against. It shares no SQL with them: it reads the events, followers and codes as rows.
+//! against. It shares no SQL with them: it reads the events, followers and codes as rows,
+//! and keeps those of one account.
 //!
 //! - scans: subscribe and SCAN events tied to a code; unique scanners: their distinct
 //!   openids; new followers: those subscribes; returning scans: those SCANs;
 //! - unsubscribes: of followers a code first brought, at or after that first follow,
 //!   counted for that code on the day they leave; net new followers = new - unsubscribes;
 //! - groups: the code's activity, the code, or the local day in `tz` (every day of the
-//!   period present, ascending); others ranked by new followers, then scans, then key.
+//!   period present, ascending); others ranked by new followers, then scans, then key;
+//! - accounts: everything is the account's own. Its events, its followers (an openid of
+//!   another account is another person) and its codes (a code of another account counts
+//!   for nothing, even under the same scene or activity).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -17,8 +21,9 @@ use qrscene::stats::{GroupBy, StatsQuery};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::{Value, json};
 
-/// The stored rows the statistics are made of.
+/// The stored rows the statistics of one account are made of.
 pub struct Stored {
+    account_id: i64,
     events: Vec<wechat_event::Model>,
     /// First follow of each follower: the code and when.
     first_follow: HashMap<String, (i64, DateTime<Utc>)>,
@@ -66,16 +71,21 @@ impl Tally {
 type GroupKey = (Option<String>, Option<i64>, Option<String>);
 
 impl Stored {
-    pub async fn read(db: &DatabaseConnection) -> Self {
+    /// The rows of account `account_id`: every row is read, those of others dropped here.
+    pub async fn read(db: &DatabaseConnection, account_id: i64) -> Self {
         let events = wechat_event::Entity::find()
             .all(db)
             .await
-            .expect("read events");
+            .expect("read events")
+            .into_iter()
+            .filter(|e| e.account_id == account_id)
+            .collect();
         let first_follow = wechat_follower::Entity::find()
             .all(db)
             .await
             .expect("read followers")
             .into_iter()
+            .filter(|f| f.account_id == account_id)
             .filter_map(|f| Some((f.openid, (f.first_generation_id?, f.first_followed_at?))))
             .collect();
         let activities = qr_generation::Entity::find()
@@ -83,17 +93,20 @@ impl Stored {
             .await
             .expect("read codes")
             .into_iter()
+            .filter(|g| g.account_id == account_id)
             .map(|g| (g.id, g.activity_id))
             .collect();
         Self {
+            account_id,
             events,
             first_follow,
             activities,
         }
     }
 
-    /// `{"groups": [...], "totals": {...}}` of `q`.
+    /// `{"groups": [...], "totals": {...}}` of `q` (a query of this account).
     pub fn stats(&self, q: &StatsQuery) -> Value {
+        assert_eq!(q.account_id, self.account_id, "a query of another account");
         let mut groups: BTreeMap<GroupKey, Tally> = BTreeMap::new();
         let mut totals = Tally::default();
         for e in &self.events {

@@ -6,12 +6,17 @@
 //! scanners of the slivers with no other scan in the period's part of those days, plus the
 //! scanners of the edges and of the fresh events with none either: one index-only probe per
 //! scanner read.
+//!
+//! Every part reads the rollups, events and codes of one account (`Bound::account`).
 
+use crate::stats::fragments::CODE_OF_EV;
 use crate::stats::params::Param;
 
 /// The values every part may refer to, bound once.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Bound {
+    /// The account whose rollups and events are read.
+    pub(super) account: Param,
     /// The first rolled-up local day.
     pub(super) first_day: Param,
     /// The day after the last rolled-up day.
@@ -68,12 +73,14 @@ impl Level {
         }
     }
 
-    /// Visits `v` of the activity filter.
-    fn visit_filter(self, activity: Option<Param>) -> String {
-        match (self, activity) {
+    /// Visits `v` of the activity filter (of the account's codes).
+    fn visit_filter(self, b: &Bound) -> String {
+        match (self, b.activity) {
             (_, None) | (Self::All, Some(_)) => String::new(),
             (Self::Code, Some(a)) => format!(
-                "AND v.key IN (SELECT CAST(x.id AS TEXT) FROM qr_generation x WHERE x.activity_id = {a})"
+                "AND v.key IN (SELECT CAST(x.id AS TEXT) FROM qr_generation x \
+                   WHERE x.account_id = {} AND x.activity_id = {a})",
+                b.account
             ),
             (Self::Activity, Some(a)) => format!("AND v.key = {a}"),
         }
@@ -123,7 +130,7 @@ pub(super) fn additive(source: Source, key: &str, b: &Bound) -> String {
            {s}SUM(CASE WHEN ev.kind = 'subscribe' THEN 1 ELSE 0 END), \
            {s}SUM(CASE WHEN ev.kind = 'scan' THEN 1 ELSE 0 END), \
            {s}SUM(CASE WHEN ev.kind = 'unsubscribe' THEN 1 ELSE 0 END), 0 \
-         FROM {t} AS ev JOIN qr_generation g ON g.id = ev.gid WHERE TRUE {filter} GROUP BY 2",
+         FROM {t} AS ev {CODE_OF_EV} WHERE TRUE {filter} GROUP BY 2",
         t = source.table(),
         filter = b.filter(),
     )
@@ -158,9 +165,10 @@ pub(super) fn scanners_outside(level: Level, per: Per, source: Source, b: &Bound
     format!(
         "SELECT {total}, {out}, 0, 0, 0, 0, {sign}COUNT(*) FROM ( \
            SELECT DISTINCT {k} AS key, {day} AS day, ev.openid AS openid \
-           FROM {t} AS ev JOIN qr_generation g ON g.id = ev.gid WHERE ev.kind <> 'unsubscribe' {filter}) p \
-         {bounds} LEFT JOIN LATERAL (SELECT 1 AS hit FROM wechat_event e2 JOIN qr_generation g2 ON g2.id = e2.generation_id \
-           WHERE e2.openid = p.openid AND e2.kind IN ('subscribe', 'scan') \
+           FROM {t} AS ev {CODE_OF_EV} WHERE ev.kind <> 'unsubscribe' {filter}) p \
+         {bounds} LEFT JOIN LATERAL (SELECT 1 AS hit FROM wechat_event e2 \
+           JOIN qr_generation g2 ON g2.id = e2.generation_id AND g2.account_id = e2.account_id \
+           WHERE e2.account_id = {account} AND e2.openid = p.openid AND e2.kind IN ('subscribe', 'scan') \
              AND e2.occurred_at >= {lo} AND e2.occurred_at < {hi} \
              AND e2.id NOT IN (SELECT id FROM fresh) AND {m} LIMIT 1) x ON TRUE \
          WHERE x.hit IS NULL {group}",
@@ -169,6 +177,7 @@ pub(super) fn scanners_outside(level: Level, per: Per, source: Source, b: &Bound
         k = level.key(),
         m = level.matches(),
         filter = b.filter(),
+        account = b.account,
     )
 }
 
@@ -182,11 +191,12 @@ pub(super) fn scanners_inside(level: Level, total: bool, b: &Bound) -> String {
     };
     format!(
         "SELECT {t}, {key}, 0, 0, 0, 0, SUM(v.visits) FROM stats_visit v \
-         WHERE v.level = {l} AND v.day >= {first} AND v.day < {end} \
+         WHERE v.account_id = {a} AND v.level = {l} AND v.day >= {first} AND v.day < {end} \
            AND (v.prev_day IS NULL OR v.prev_day < {first}) {f} {group}",
         t = i32::from(total),
+        a = b.account,
         l = level.id(),
-        f = level.visit_filter(b.activity),
+        f = level.visit_filter(b),
         first = b.first_day,
         end = b.end_day,
     )
@@ -196,9 +206,11 @@ pub(super) fn scanners_inside(level: Level, total: bool, b: &Bound) -> String {
 pub(super) fn scanners_per_day(level: Level, b: &Bound) -> String {
     format!(
         "SELECT 0, to_char(v.day, 'YYYY-MM-DD'), 0, 0, 0, 0, SUM(v.visits) FROM stats_visit v \
-         WHERE v.level = {l} AND v.day >= {first} AND v.day < {end} {f} GROUP BY 2",
+         WHERE v.account_id = {a} AND v.level = {l} AND v.day >= {first} AND v.day < {end} {f} \
+         GROUP BY 2",
+        a = b.account,
         l = level.id(),
-        f = level.visit_filter(b.activity),
+        f = level.visit_filter(b),
         first = b.first_day,
         end = b.end_day,
     )
@@ -209,8 +221,9 @@ pub(super) fn rolled_up(key: &str, b: &Bound) -> String {
     format!(
         "SELECT 0, {key}, SUM(d.scans), SUM(d.new_followers), SUM(d.returning_scans), \
            SUM(d.unsubscribes), CAST(0 AS BIGINT) \
-         FROM stats_day d JOIN qr_generation g ON g.id = d.generation_id \
-         WHERE d.day >= {first} AND d.day < {end} {filter} GROUP BY 2",
+         FROM stats_day d JOIN qr_generation g ON g.id = d.generation_id AND g.account_id = d.account_id \
+         WHERE d.account_id = {a} AND d.day >= {first} AND d.day < {end} {filter} GROUP BY 2",
+        a = b.account,
         first = b.first_day,
         end = b.end_day,
         filter = b.filter(),

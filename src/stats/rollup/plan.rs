@@ -64,7 +64,7 @@ pub async fn plan<C: ConnectionTrait>(conn: &C, q: &StatsQuery) -> Result<Option
     else {
         return Ok(None);
     };
-    if state.fresh > 0 && state::reattributed(conn).await? {
+    if state.fresh > 0 && state::reattributed(conn, Some(q.account_id)).await? {
         return Ok(None);
     }
     let Ok(tz) = state.tz.parse::<Tz>() else {
@@ -82,6 +82,7 @@ pub async fn plan<C: ConnectionTrait>(conn: &C, q: &StatsQuery) -> Result<Option
     let weigh = |aligned: bool, span: Span| if aligned { (span.0, span.0) } else { span };
     let counts = count(
         conn,
+        q.account_id,
         [
             weigh(head_aligned, (days.first_start, from)),
             weigh(head_aligned, (from, days.first_end.min(to))),
@@ -101,9 +102,14 @@ pub async fn plan<C: ConnectionTrait>(conn: &C, q: &StatsQuery) -> Result<Option
     Ok(split(from, to, tz, &days, head, tail))
 }
 
-/// Events of the statistics in each span.
-async fn count<C: ConnectionTrait>(conn: &C, spans: [Span; 4]) -> Result<[i64; 4], DbErr> {
+/// Events of the statistics of `account` in each span.
+async fn count<C: ConnectionTrait>(
+    conn: &C,
+    account: i64,
+    spans: [Span; 4],
+) -> Result<[i64; 4], DbErr> {
     let mut params = Params::new();
+    let account = params.bind(account);
     let columns: Vec<String> = spans
         .iter()
         .enumerate()
@@ -111,7 +117,8 @@ async fn count<C: ConnectionTrait>(conn: &C, spans: [Span; 4]) -> Result<[i64; 4
             let span = within("e.occurred_at", params.bind(lo), params.bind(lo.max(hi)));
             format!(
                 "(SELECT COUNT(*) FROM wechat_event e \
-                 WHERE e.kind IN ('subscribe', 'scan', 'unsubscribe') AND {span}) AS c{n}"
+                 WHERE e.account_id = {account} AND e.kind IN ('subscribe', 'scan', 'unsubscribe') \
+                   AND {span}) AS c{n}"
             )
         })
         .collect();

@@ -1,5 +1,5 @@
-//! Statistics from the daily rollups (Postgres), exact: one statement sums the rolled-up
-//! days, the events read next to them (edges and fresh events, added; slivers,
+//! Statistics of one account from the daily rollups (Postgres), exact: one statement sums
+//! the rolled-up days, the events read next to them (edges and fresh events, added; slivers,
 //! subtracted) and the scanners of each, as [`super::plan`] split the period.
 
 use chrono::NaiveDate;
@@ -11,7 +11,7 @@ use super::parts::{
 };
 use super::plan::Plan;
 use crate::stats::figures::{Marked, Row};
-use crate::stats::fragments::{events, events_as, within};
+use crate::stats::fragments::{Scope, events, events_as, within};
 use crate::stats::params::Params;
 use crate::stats::period::{GroupBy, StatsQuery};
 
@@ -25,11 +25,13 @@ pub(crate) async fn run<C: ConnectionTrait>(
     plan: &Plan,
 ) -> Result<(Vec<Row>, Option<Row>), DbErr> {
     let mut params = Params::new();
+    let account = params.bind(q.account_id);
     let (first_day, end_day) = plan.days_range();
     let mut span = |(lo, hi): (_, _)| within("e.occurred_at", params.bind(lo), params.bind(hi));
     let (head_edge, tail_edge) = (span(plan.edges[0]), span(plan.edges[1]));
     let (head_sliver, tail_sliver) = (span(plan.slivers[0]), span(plan.slivers[1]));
     let b = Bound {
+        account,
         first_day: params.bind(first_day),
         end_day: params.bind(end_day),
         inside: (params.bind(plan.inside.0), params.bind(plan.inside.1)),
@@ -38,12 +40,16 @@ pub(crate) async fn run<C: ConnectionTrait>(
     };
     let inside = within("e.occurred_at", b.inside.0, b.inside.1);
     // Added: the edges, and the fresh events of the period's part of the rollup days.
-    let ev = events(&format!(
-        "({head_edge} OR {tail_edge} OR (e.id = ANY (ARRAY(SELECT id FROM fresh)) AND {inside}))"
-    ));
+    let ev = events(
+        Scope::Account(account),
+        &format!(
+            "({head_edge} OR {tail_edge} OR (e.id = ANY (ARRAY(SELECT id FROM fresh)) AND {inside}))"
+        ),
+    );
     // Subtracted: the rolled-up events of the slivers.
     let sl = events_as(
         "sl",
+        Scope::Account(account),
         &format!("({head_sliver} OR {tail_sliver}) AND e.id NOT IN (SELECT id FROM fresh)"),
     );
     let bounds = match q.group_by {
@@ -91,10 +97,13 @@ pub(crate) async fn run<C: ConnectionTrait>(
         (
             "g.id",
             "g.activity_id",
-            "LEFT JOIN qr_generation g ON p.is_total = 0 AND g.id = CAST(p.key AS BIGINT)",
+            format!(
+                "LEFT JOIN qr_generation g ON p.is_total = 0 AND g.id = CAST(p.key AS BIGINT) \
+                 AND g.account_id = {account}"
+            ),
         )
     } else {
-        ("CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)", "")
+        ("CAST(NULL AS BIGINT)", "CAST(NULL AS TEXT)", String::new())
     };
     let sql = format!(
         "WITH fresh AS (SELECT unnest(d.ids) AS id FROM stats_dirty d){bounds}, {ev}, {sl}, \

@@ -1,9 +1,10 @@
-//! The SQL of a rebuild: the rollups of every local day from one day on, from the events.
+//! The SQL of a rebuild: the rollups of every account and local day from one day on, from
+//! the events.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use crate::stats::fragments::events;
+use crate::stats::fragments::{CODE_OF_EV, Scope, events};
 use crate::stats::params::{Param, Params};
 
 /// The values of a rebuild from one day on.
@@ -29,64 +30,99 @@ impl Since {
     }
 }
 
-/// The additive figures per code and local day, from the first rebuilt day on. The events
-/// read start a day early and are kept by their Postgres day: Rust's time-zone data and the
-/// database's may differ by an hour, and the days are the database's.
+/// Deletes the rollups of every account from local day `first` on (every row when
+/// `None`), from `stats_day` and `stats_visit`. Account by account and every level, so that
+/// their account-led keys answer: the query side reads them per account.
+pub(super) fn clear(first: Option<Param>) -> [String; 2] {
+    let Some(first) = first else {
+        return [
+            "DELETE FROM stats_day".into(),
+            "DELETE FROM stats_visit".into(),
+        ];
+    };
+    let every = Scope::Every.holds("account_id");
+    [
+        format!("DELETE FROM stats_day WHERE {every} AND day >= {first}"),
+        format!("DELETE FROM stats_visit WHERE {every} AND level IN (0, 1, 2) AND day >= {first}"),
+    ]
+}
+
+/// The additive figures per account, code and local day, from the first rebuilt day on.
+/// The events read start a day early and are kept by their Postgres day: Rust's time-zone
+/// data and the database's may differ by an hour, and the days are the database's.
 pub(super) fn days(s: &Since) -> String {
-    let ev = events(&format!("e.occurred_at >= {} - INTERVAL '1 day'", s.start));
+    let ev = events(
+        Scope::Every,
+        &format!("e.occurred_at >= {} - INTERVAL '1 day'", s.start),
+    );
     format!(
-        "INSERT INTO stats_day (day, generation_id, scans, new_followers, returning_scans, unsubscribes) \
+        "INSERT INTO stats_day (account_id, day, generation_id, scans, new_followers, returning_scans, \
+           unsubscribes) \
          WITH {ev} \
-         SELECT CAST(ev.at AT TIME ZONE {tz} AS DATE), ev.gid, \
+         SELECT ev.account_id, CAST(ev.at AT TIME ZONE {tz} AS DATE), ev.gid, \
            COUNT(*) FILTER (WHERE ev.kind <> 'unsubscribe'), \
            COUNT(*) FILTER (WHERE ev.kind = 'subscribe'), \
            COUNT(*) FILTER (WHERE ev.kind = 'scan'), \
            COUNT(*) FILTER (WHERE ev.kind = 'unsubscribe') \
-         FROM ev WHERE CAST(ev.at AT TIME ZONE {tz} AS DATE) >= {day} GROUP BY 1, 2",
+         FROM ev {CODE_OF_EV} WHERE CAST(ev.at AT TIME ZONE {tz} AS DATE) >= {day} GROUP BY 1, 2, 3",
         tz = s.tz,
         day = s.day,
     )
 }
 
-/// Scanners per level, key, day and previous visit day, for days from the first rebuilt
-/// one on. The previous visit needs the scanner's whole history, so every scan of the
+/// Scanners per account, level, key, day and previous visit day, for days from the first
+/// rebuilt one on. A scanner is an openid of one account: the previous visit is that of the
+/// same account's openid. It needs the scanner's whole history, so every scan of the
 /// scanners of those days is read: of everyone (`every_day`), or of the scanners since the
 /// first rebuilt day, probed one by one through the scanner index. Sorting uses byte order:
 /// the order does not matter, only the groups.
 pub(super) fn visits(s: &Since, every_day: bool) -> String {
-    let scans = if every_day {
-        format!(
-            "wechat_event e WHERE e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL \
-             AND e.occurred_at >= {}",
-            s.start
+    let scan = "e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL";
+    // The scans read (`e`), and which of them count.
+    let (scans, only) = if every_day {
+        (
+            "wechat_event e".to_owned(),
+            format!(
+                "{every} AND {scan} AND e.occurred_at >= {start}",
+                every = Scope::Every.holds("e.account_id"),
+                start = s.start,
+            ),
         )
     } else {
-        format!(
-            "(SELECT DISTINCT x.openid FROM wechat_event x \
-               WHERE x.kind IN ('subscribe', 'scan') AND x.generation_id IS NOT NULL \
-                 AND x.occurred_at >= {} - INTERVAL '1 day') u \
-             CROSS JOIN LATERAL (SELECT e.openid, e.generation_id, e.occurred_at FROM wechat_event e \
-               WHERE e.openid = u.openid AND e.kind IN ('subscribe', 'scan') AND e.generation_id IS NOT NULL \
+        let scans = format!(
+            "(SELECT DISTINCT x.account_id, x.openid FROM wechat_event x \
+               WHERE {every} AND x.kind IN ('subscribe', 'scan') AND x.generation_id IS NOT NULL \
+                 AND x.occurred_at >= {start} - INTERVAL '1 day') u \
+             CROSS JOIN LATERAL (SELECT e.account_id, e.openid, e.generation_id, e.occurred_at \
+               FROM wechat_event e WHERE e.account_id = u.account_id AND e.openid = u.openid AND {scan} \
                OFFSET 0) e",
-            s.start
-        )
+            every = Scope::Every.holds("x.account_id"),
+            start = s.start,
+        );
+        (scans, "TRUE".to_owned())
     };
     format!(
-        "INSERT INTO stats_visit (level, key, day, prev_day, visits) \
+        "INSERT INTO stats_visit (account_id, level, key, day, prev_day, visits) \
          WITH s AS ( \
-           SELECT DISTINCT e.openid COLLATE \"C\" AS openid, e.generation_id AS gid, \
+           SELECT DISTINCT e.account_id AS account_id, e.openid COLLATE \"C\" AS openid, \
+                  e.generation_id AS gid, g.activity_id AS activity_id, \
                   CAST(e.occurred_at AT TIME ZONE {tz} AS DATE) AS day \
-           FROM {scans} \
+           FROM {scans} JOIN qr_generation g ON g.id = e.generation_id AND g.account_id = e.account_id \
+           WHERE {only} \
          ), v AS ( \
-           SELECT CAST(0 AS SMALLINT) AS level, CAST(gid AS TEXT) COLLATE \"C\" AS key, openid, day FROM s \
-           UNION ALL SELECT DISTINCT CAST(1 AS SMALLINT), g.activity_id COLLATE \"C\", openid, day \
-             FROM s JOIN qr_generation g ON g.id = s.gid \
-           UNION ALL SELECT DISTINCT CAST(2 AS SMALLINT), CAST(NULL AS TEXT) COLLATE \"C\", openid, day FROM s \
+           SELECT account_id, CAST(0 AS SMALLINT) AS level, CAST(gid AS TEXT) COLLATE \"C\" AS key, \
+             openid, day FROM s \
+           UNION ALL SELECT DISTINCT account_id, CAST(1 AS SMALLINT), activity_id COLLATE \"C\", openid, day \
+             FROM s \
+           UNION ALL SELECT DISTINCT account_id, CAST(2 AS SMALLINT), CAST(NULL AS TEXT) COLLATE \"C\", \
+             openid, day FROM s \
          ), l AS ( \
-           SELECT level, key, day, LAG(day) OVER (PARTITION BY level, key, openid ORDER BY day) AS prev_day \
+           SELECT account_id, level, key, day, \
+             LAG(day) OVER (PARTITION BY account_id, level, key, openid ORDER BY day) AS prev_day \
            FROM v \
          ) \
-         SELECT level, key, day, prev_day, COUNT(*) FROM l WHERE day >= {day} GROUP BY 1, 2, 3, 4",
+         SELECT account_id, level, key, day, prev_day, COUNT(*) FROM l WHERE day >= {day} \
+         GROUP BY 1, 2, 3, 4, 5",
         tz = s.tz,
         day = s.day,
     )

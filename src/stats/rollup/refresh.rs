@@ -3,8 +3,9 @@
 //!
 //! Every insert into `wechat_event` leaves a `stats_dirty` row (a trigger, same transaction)
 //! with the earliest time it carried and the ids it inserted. A refresh rebuilds the rollups
-//! of every local day from the earliest dirty one on, from the events, and removes the dirty
-//! rows it has seen; the first refresh (or one after the time zone changed) builds every day.
+//! of every account and local day from the earliest dirty one on, from the events, and
+//! removes the dirty rows it has seen; the first refresh (or one after the time zone
+//! changed, or after the migration that made the rollups per account) builds every day.
 //! Until then, queries read those events next to the rollups, so figures are exact at any
 //! moment; the refresher only bounds how many they read.
 //!
@@ -22,7 +23,7 @@ use sea_orm::{
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::rebuild::{Since, days, visits};
+use super::rebuild::{Since, clear, days, visits};
 use super::state;
 use crate::stats::error::StatsError;
 use crate::stats::params::Params;
@@ -69,7 +70,7 @@ pub async fn due(db: &DatabaseConnection, tz: Tz) -> Result<bool, StatsError> {
         || state
             .oldest_secs
             .is_some_and(|age| age >= REBUILD_AFTER_SECS)
-        || (state.fresh > 0 && state::reattributed(db).await?))
+        || (state.fresh > 0 && state::reattributed(db, None).await?))
 }
 
 /// Rebuilds the rollups of the dirty days, in `tz` (a different zone than the rollups' one
@@ -127,10 +128,11 @@ async fn refresh_once(db: &DatabaseConnection, tz: Tz) -> Result<Refreshed, Stat
     // Every day: from the epoch (no scan is older).
     let day = from.unwrap_or(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default());
     let start = local_midnight(&tz, day).unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
-    for table in ["stats_day", "stats_visit"] {
-        let mut params = Params::new();
-        let sql = format!("DELETE FROM {table} WHERE day >= {}", params.bind(day));
-        txn.execute_raw(params.statement(backend, sql)).await?;
+    let mut params = Params::new();
+    let first = from.map(|day| params.bind(day));
+    for sql in clear(first) {
+        txn.execute_raw(params.clone().statement(backend, sql))
+            .await?;
     }
     let (s, params) = Since::bind(tz, start, day);
     txn.execute_raw(params.statement(backend, days(&s))).await?;

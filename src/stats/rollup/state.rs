@@ -1,5 +1,6 @@
 //! The rollups' state, owned by the refresher: the time zone of their days, whether they
 //! were built, and the events inserted since (the `stats_dirty` marks a trigger leaves).
+//! One state for every account: a rebuild rebuilds the days of every account.
 //! The query side reads it; only the refresher and start-up write it.
 
 use chrono_tz::Tz;
@@ -27,12 +28,19 @@ const STATE: &str = "SELECT s.tz AS tz, s.built AS built, \
         AS oldest_secs \
     FROM stats_rollup_state s WHERE s.id = 1";
 
-const REATTRIBUTED: &str = "SELECT EXISTS (SELECT 1 FROM stats_dirty d CROSS JOIN LATERAL unnest(d.ids) AS n(id) \
+/// Whether a fresh first follow `e` that satisfies `only` moves a rolled-up unsubscribe.
+fn reattributed_sql(only: &str) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM stats_dirty d CROSS JOIN LATERAL unnest(d.ids) AS n(id) \
       JOIN wechat_event e ON e.id = n.id \
-      JOIN wechat_follower f ON f.openid = e.openid AND f.first_followed_at = e.occurred_at \
-      WHERE e.kind = 'subscribe' AND EXISTS (SELECT 1 FROM wechat_event u \
-        WHERE u.openid = e.openid AND u.kind = 'unsubscribe' AND u.occurred_at >= e.occurred_at \
-          AND u.id NOT IN (SELECT unnest(d2.ids) FROM stats_dirty d2))) AS reattributed";
+      JOIN wechat_follower f ON f.account_id = e.account_id AND f.openid = e.openid \
+        AND f.first_followed_at = e.occurred_at \
+      WHERE {only} AND e.kind = 'subscribe' AND EXISTS (SELECT 1 FROM wechat_event u \
+        WHERE u.account_id = e.account_id AND u.openid = e.openid AND u.kind = 'unsubscribe' \
+          AND u.occurred_at >= e.occurred_at \
+          AND u.id NOT IN (SELECT unnest(d2.ids) FROM stats_dirty d2))) AS reattributed"
+    )
+}
 
 /// The rollups' state (none without the state row). Postgres only.
 ///
@@ -46,13 +54,22 @@ pub async fn read<C: ConnectionTrait>(conn: &C) -> Result<Option<State>, DbErr> 
 
 /// Whether a fresh event is the first follow of a scanner with rolled-up unsubscribes after
 /// it: it moves their attribution, which the rollups hold. (Fresh unsubscribes are read with
-/// the current attribution anyway.) Postgres only.
+/// the current attribution anyway.) Of account `account`, or of any account (`None`: the
+/// refresher's question). Postgres only.
 ///
 /// # Errors
 /// The database failed.
-pub async fn reattributed<C: ConnectionTrait>(conn: &C) -> Result<bool, DbErr> {
+pub async fn reattributed<C: ConnectionTrait>(
+    conn: &C,
+    account: Option<i64>,
+) -> Result<bool, DbErr> {
+    let mut params = Params::new();
+    let only = match account {
+        Some(account) => format!("e.account_id = {}", params.bind(account)),
+        None => "TRUE".to_owned(),
+    };
     let row = conn
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, REATTRIBUTED))
+        .query_one_raw(params.statement(DbBackend::Postgres, reattributed_sql(&only)))
         .await?;
     Ok(row
         .map(|r| r.try_get::<bool>("", "reattributed"))
