@@ -70,7 +70,7 @@ impl Server {
             .port();
         let log = dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let child = qrscene(db, master)
+        let mut child = qrscene(db, master)
             .env("QRSCENE_LISTEN", format!("127.0.0.1:{port}"))
             .env("QRSCENE_API_KEYS", format!("admin:{ADMIN_KEY}"))
             .stdout(file.try_clone().unwrap())
@@ -84,6 +84,8 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!(
             "the server did not start: {}",
             std::fs::read_to_string(&log).unwrap_or_default()

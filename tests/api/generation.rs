@@ -146,8 +146,8 @@ async fn the_permanent_cap_is_enforced_locally() {
     app.db
         .execute_unprepared(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
-             INSERT INTO qr_generation (kind, action_name, scene, status, created_at) \
-             SELECT 'permanent', 'QR_LIMIT_STR_SCENE', 'seed' || i, 'succeeded', CURRENT_TIMESTAMP FROM n",
+             INSERT INTO qr_generation (account_id, kind, action_name, scene, status, created_at) \
+             SELECT 1, 'permanent', 'QR_LIMIT_STR_SCENE', 'seed' || i, 'succeeded', CURRENT_TIMESTAMP FROM n",
         )
         .await
         .expect("seed 100000 permanent codes");
