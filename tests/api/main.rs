@@ -6,6 +6,7 @@ mod helpers;
 mod attribution;
 mod auth;
 mod bad_pushes;
+mod callback_accounts;
 mod callback_reply;
 mod callback_store;
 mod callback_verify;
