@@ -18,6 +18,7 @@ use crate::accounts::keys::Role;
 use crate::accounts::seal::Sealer;
 use crate::accounts::{Accounts, EnvAccount, SecretsSet, Wiring};
 use crate::auth::ApiKeys;
+use crate::callback::replay::ReplayGuard;
 use crate::callback::sandbox::SelfCallback;
 use crate::callback::store::EventStore;
 use crate::callback::verify::CallbackKeys;
@@ -191,6 +192,11 @@ impl Application {
         let events = web::Data::new(events);
         let bus = web::Data::new(bus);
         let self_callback = web::Data::new(SelfCallback::new(self_callback_url(local))?);
+        let replay = web::Data::new(ReplayGuard::new(
+            db.clone(),
+            redis.clone(),
+            settings.wechat_max_clock_skew_secs,
+        ));
         #[cfg(feature = "bench")]
         let bench_routes = settings.bench_routes;
         #[cfg(not(feature = "bench"))]
@@ -234,7 +240,8 @@ impl Application {
                 .app_data(read_db.clone())
                 .app_data(stats_zone.clone())
                 .app_data(bus.clone())
-                .app_data(self_callback.clone());
+                .app_data(self_callback.clone())
+                .app_data(replay.clone());
             routes::mount(
                 app,
                 routes::Modes {

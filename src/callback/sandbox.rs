@@ -9,7 +9,7 @@ use rand::RngExt;
 use super::verify::CallbackKeys;
 use crate::wechat::signature;
 
-/// `ToUserName` of sandbox pushes.
+/// `ToUserName` of sandbox pushes to an account whose original id is not known yet.
 pub const SANDBOX_ACCOUNT: &str = "gh_sandbox";
 
 /// Who scans, and whether they already follow the account.
@@ -32,11 +32,12 @@ pub struct SignedPush {
     pub xml: String,
 }
 
-/// The push for `generation` scanned by `scanner` at `now`.
+/// The push to account `to` (its original id, or [`SANDBOX_ACCOUNT`]) for `generation`
+/// scanned by `scanner` at `now`.
 pub fn build(
     generation: &qr_generation::Model,
     scanner: &Scanner,
-    keys: &CallbackKeys,
+    (to, keys): (&str, &CallbackKeys),
     now: i64,
 ) -> SignedPush {
     let (event, key) = if scanner.follower {
@@ -46,7 +47,7 @@ pub fn build(
     };
     let ticket = generation.ticket.as_deref().unwrap_or_default();
     let xml = format!(
-        "<xml><ToUserName><![CDATA[{SANDBOX_ACCOUNT}]]></ToUserName>\
+        "<xml><ToUserName><![CDATA[{to}]]></ToUserName>\
          <FromUserName><![CDATA[{}]]></FromUserName><CreateTime>{now}</CreateTime>\
          <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>\
          <EventKey><![CDATA[{}]]></EventKey><Ticket><![CDATA[{ticket}]]></Ticket></xml>",
@@ -76,7 +77,7 @@ pub fn build(
                 signature::sign(&[keys.token(), &timestamp, &nonce, &encrypted]),
             ));
             format!(
-                "<xml><ToUserName><![CDATA[{SANDBOX_ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+                "<xml><ToUserName><![CDATA[{to}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
             )
         }
     };

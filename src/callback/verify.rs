@@ -1,6 +1,8 @@
 //! Verifying a push before anything is parsed: query parameters, signatures (constant
-//! time), clock skew, safe-mode decryption with the current or previous key; then the
-//! push's own fields, so that what leaves here can be stored.
+//! time), clock skew, safe-mode decryption with the current or previous key, plaintext
+//! pushes refused where the account requires encryption; then the push's own fields, so
+//! that what leaves here can be stored. What the signature of a plaintext push does not
+//! cover (its body) is settled by the caller: see `callback::replay`.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -49,15 +51,29 @@ pub enum VerifyError {
     /// Safe mode push that no configured key decrypts (or of another appid).
     #[error("the encrypted message cannot be decrypted: {0}")]
     Decrypt(String),
-    /// A plaintext push arrived although safe mode is configured: its body is not signed.
-    #[error("plaintext push refused: WECHAT_ENCODING_AES_KEY is set, so pushes must be encrypted")]
-    PlaintextRefused,
+    /// A plaintext push to an account that requires encryption: the setting named.
+    #[error(
+        "plaintext push refused: {0} is on, so this account's pushes must be encrypted \
+         (compatible or safe mode)"
+    )]
+    PlaintextRefused(&'static str),
     /// A safe-mode push arrived but no EncodingAESKey is configured.
     #[error("safe-mode push but WECHAT_ENCODING_AES_KEY is not set")]
     NoAesKey,
     /// The XML is not acceptable.
     #[error(transparent)]
     Xml(#[from] XmlError),
+}
+
+/// Whether an account accepts plaintext pushes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plaintext {
+    /// Accepted: their signature does not cover the body, so the callback binds each signed
+    /// query to its first body (`callback::replay`).
+    Accepted,
+    /// Refused because of the setting named (`WECHAT_REQUIRE_ENCRYPTION`, or an account's
+    /// `require_encryption`).
+    Refused(&'static str),
 }
 
 /// How a push arrived, which decides how the reply is sent.
@@ -176,7 +192,9 @@ impl CallbackKeys {
         Ok(echostr)
     }
 
-    /// Verifies, decrypts and parses a push.
+    /// Verifies, decrypts and parses a push; a plaintext one only when `plaintext` accepts
+    /// it. The plaintext signature does not cover the body: the caller binds the query to
+    /// the body before trusting it ([`Mode::Plain`]).
     ///
     /// # Errors
     /// See [`VerifyError`]: every failure is refused before the body is trusted.
@@ -185,6 +203,7 @@ impl CallbackKeys {
         q: &CallbackQuery,
         body: &[u8],
         now: i64,
+        plaintext: Plaintext,
     ) -> Result<VerifiedPush, VerifyError> {
         let (timestamp, nonce) = self.check_plain(q, now)?;
         let text = std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
@@ -193,10 +212,8 @@ impl CallbackKeys {
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case("aes"))
         {
-            // The plain signature does not cover the body: with safe mode configured, a
-            // replayed query with another body must not get in.
-            if !self.crypto.is_empty() {
-                return Err(VerifyError::PlaintextRefused);
+            if let Plaintext::Refused(setting) = plaintext {
+                return Err(VerifyError::PlaintextRefused(setting));
             }
             let message = message::parse(text)?;
             return self.accept(

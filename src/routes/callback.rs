@@ -1,5 +1,12 @@
-//! `/wechat/callback`: WeChat's URL check (GET) and pushes (POST). The push is verified in
-//! an extractor over the raw body (64 KiB at most) before anything is parsed.
+//! `/wechat/callback` and `/wechat/callback/{appid}`: WeChat's URL check (GET) and pushes
+//! (POST) of the account configured by environment, and of each account. The push is
+//! verified in an extractor over the raw body (64 KiB at most) with the account's own token
+//! and keys before anything is parsed, then admitted (addressed to this account, and a
+//! plaintext body the first its signed query came with) before anything is stored.
+//!
+//! The signed query parameters (`signature`, `msg_signature`, `timestamp`, `nonce`,
+//! `echostr`) are never logged: the request span holds the path only, and no error message
+//! quotes them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +16,8 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payl
 use futures_util::future::LocalBoxFuture;
 
 use crate::accounts::{Account, Accounts};
+use crate::callback::admit::{self, AdmitError};
+use crate::callback::replay::{ReplayError, ReplayGuard};
 use crate::callback::reply;
 use crate::callback::store::{EventStore, StoreError};
 use crate::callback::verify::{CallbackKeys, CallbackQuery, VerifiedPush, VerifyError};
@@ -32,6 +41,9 @@ pub enum CallbackError {
     /// Verification failed.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// Verified, but not admitted: for another account, or a replayed plaintext query.
+    #[error(transparent)]
+    Admit(#[from] AdmitError),
     /// The body could not be read (too large, or broken).
     #[error("the body could not be read: {0}")]
     Body(actix_web::Error),
@@ -41,6 +53,9 @@ pub enum CallbackError {
          for the account configured by environment)"
     )]
     NotConfigured(String),
+    /// The application was built without what the callback needs.
+    #[error("the callback is not wired: {0} missing")]
+    Unwired(&'static str),
     /// No enabled account has this appid.
     #[error("no enabled account has appid {0}")]
     UnknownAccount(String),
@@ -58,12 +73,16 @@ impl ResponseError for CallbackError {
             Self::Verify(
                 VerifyError::MissingParam(_) | VerifyError::Xml(_) | VerifyError::Field(_),
             ) => StatusCode::BAD_REQUEST,
-            Self::Verify(_) => StatusCode::UNAUTHORIZED,
+            Self::Verify(_)
+            | Self::Admit(AdmitError::OtherAccount { .. })
+            | Self::Admit(AdmitError::Replay(ReplayError::Replayed)) => StatusCode::UNAUTHORIZED,
             Self::Body(e) => e.as_response_error().status_code(),
             Self::UnknownAccount(_) => StatusCode::NOT_FOUND,
-            Self::NotConfigured(_) | Self::Store(_) | Self::Slow(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::NotConfigured(_)
+            | Self::Unwired(_)
+            | Self::Admit(AdmitError::Replay(ReplayError::Db(_)))
+            | Self::Store(_)
+            | Self::Slow(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -93,7 +112,7 @@ pub struct Push(pub VerifiedPush, pub Arc<Account>);
 async fn account(req: &HttpRequest) -> Result<Arc<Account>, CallbackError> {
     let accounts = req
         .app_data::<web::Data<Accounts>>()
-        .ok_or_else(|| CallbackError::UnknownAccount(String::new()))?;
+        .ok_or(CallbackError::Unwired("the accounts"))?;
     let account = match req.match_info().get("appid") {
         Some(appid) => accounts
             .find(appid)
@@ -130,11 +149,20 @@ impl FromRequest for Push {
         Box::pin(async move {
             let account = account(&req).await?;
             let body = body.await.map_err(CallbackError::Body)?;
+            let query = query(&req)?;
             let mut push = keys(&account)?.verify_push(
-                &query(&req)?,
+                &query,
                 &body,
                 chrono::Utc::now().timestamp(),
+                admit::plaintext(&account),
             )?;
+            let (Some(accounts), Some(guard)) = (
+                req.app_data::<web::Data<Accounts>>(),
+                req.app_data::<web::Data<ReplayGuard>>(),
+            ) else {
+                return Err(CallbackError::Unwired("the accounts or the replay guard"));
+            };
+            admit::admit(accounts, guard, &account, (&query, &body), &push).await?;
             push.event = push.event.for_account(account.id);
             Ok(Push(push, account))
         })
@@ -184,7 +212,11 @@ pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> 
 /// anything is parsed, stored exactly once, then answered `success` or the code's passive
 /// reply. Nothing is answered before the event is committed. Takes no API key: the
 /// signature is the proof. Plaintext, compatible and safe mode are told apart by
-/// `encrypt_type=aes` and `msg_signature`.
+/// `encrypt_type=aes` and `msg_signature`. A plaintext push's signature does not cover its
+/// body: its signed query is bound to the first body it arrives with, on every instance, for
+/// twice `WECHAT_MAX_CLOCK_SKEW_SECS` (the same body again is WeChat's retry, another body
+/// is refused). Its `ToUserName` must be the account's original id, learnt from its first
+/// admitted push when not given.
 #[utoipa::path(
     post,
     path = PATH,
@@ -208,7 +240,7 @@ pub async fn check_url(req: HttpRequest) -> Result<HttpResponse, CallbackError> 
             (String = "application/xml"),
         )),
         (status = 400, description = "`bad_push`: a parameter is missing, the XML is malformed, a field cannot be stored (`FromUserName` over 64 characters, a NUL byte, `CreateTime` outside 0..=253402300799, ...; the message names the field and the rule), or `CreateTime` is further in the future than `WECHAT_MAX_CLOCK_SKEW_SECS`", body = ErrorBody),
-        (status = 401, description = "`unverified_push`: wrong signature, timestamp too far off, or undecryptable", body = ErrorBody),
+        (status = 401, description = "`unverified_push`: wrong signature, timestamp too far off, undecryptable; addressed to another account (`ToUserName` is not the account's original id, learnt from its first push); a plaintext push to an account that requires encryption (`WECHAT_REQUIRE_ENCRYPTION`, or the account's `require_encryption`); or a signed plaintext query seen before with another body (a replay)", body = ErrorBody),
         (status = 413, description = "`push_too_large`: the body is over 64 KiB", body = ErrorBody),
         (status = 503, description = "`unavailable`: not configured, or not stored (WeChat retries)", body = ErrorBody),
     )
@@ -282,7 +314,7 @@ pub async fn check_account_url(req: HttpRequest) -> Result<HttpResponse, Callbac
             (String = "application/xml"),
         )),
         (status = 400, description = "`bad_push`: a parameter is missing, the XML is malformed or a field cannot be stored", body = ErrorBody),
-        (status = 401, description = "`unverified_push`: wrong signature, timestamp too far off, undecryptable, or addressed to another account", body = ErrorBody),
+        (status = 401, description = "`unverified_push`: wrong signature, timestamp too far off, undecryptable; addressed to another account (`ToUserName` is not the account's original id, learnt from its first push); a plaintext push to an account that requires encryption (`WECHAT_REQUIRE_ENCRYPTION`, or the account's `require_encryption`); or a signed plaintext query seen before with another body (a replay)", body = ErrorBody),
         (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
         (status = 413, description = "`push_too_large`: the body is over 64 KiB", body = ErrorBody),
         (status = 503, description = "`unavailable`: not configured, or not stored (WeChat retries)", body = ErrorBody),

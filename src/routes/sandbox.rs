@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::Accounts;
 use crate::auth::Caller;
-use crate::callback::sandbox::{Scanner, SelfCallback, build};
+use crate::callback::sandbox::{SANDBOX_ACCOUNT, Scanner, SelfCallback, build};
 use crate::error::{ApiError, ErrorBody};
 use crate::generation::Generations;
 use crate::wechat::qrcode::LimitError;
@@ -101,7 +101,14 @@ pub async fn scan(
         openid: body.openid,
         follower: body.follower,
     };
-    let push = build(&generation, &scanner, &keys, chrono::Utc::now().timestamp());
+    // Addressed as WeChat would: to the account's original id once it is known.
+    let to = account.original_id.as_deref().unwrap_or(SANDBOX_ACCOUNT);
+    let push = build(
+        &generation,
+        &scanner,
+        (to, &keys),
+        chrono::Utc::now().timestamp(),
+    );
     let (status, answer) = callback
         .send(&push, account.appid.as_str())
         .await

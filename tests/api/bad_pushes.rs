@@ -76,8 +76,12 @@ async fn one_bad_push_among_good_ones_is_refused_alone_and_the_good_ones_are_sto
 async fn a_batch_the_database_refuses_is_stored_one_by_one_and_only_the_culprit_fails() {
     let app = spawn_app().await;
     let t = now() - 30;
-    let parse =
-        |xml: String| IncomingEvent::new(&message::parse(&xml).unwrap(), xml.clone()).unwrap();
+    // Of the account configured by environment (id 1), as the callback tags them.
+    let parse = |xml: String| {
+        IncomingEvent::new(&message::parse(&xml).unwrap(), xml.clone())
+            .unwrap()
+            .for_account(1)
+    };
     let first = parse(subscribe("oFirst", t, None, None));
     let second = parse(subscribe("oSecond", t, None, None));
     // Past validation, as a future bug might let through: too long for its column, which

@@ -263,7 +263,7 @@ async fn every_fixture_is_stored_with_its_kind() {
     let expected: Vec<&str> = fixtures.iter().map(|(_, k)| *k).collect();
     assert_eq!(kinds, expected);
     let text = &events[8];
-    assert!(text.msg_id.is_some() && text.dedup_key.starts_with("m:"));
+    assert!(text.msg_id.is_some() && text.dedup_key.starts_with("1:m:"));
     // Sending them all again stores nothing new.
     for (xml, _) in &fixtures {
         Push::plain(xml).send(&app).await;

@@ -7,6 +7,7 @@ mod accounts;
 mod attribution;
 mod auth;
 mod bad_pushes;
+mod callback_accounts;
 mod callback_reply;
 mod callback_store;
 mod callback_verify;

@@ -45,6 +45,18 @@ pub fn event(
     key: Option<&str>,
     ticket: Option<&str>,
 ) -> String {
+    event_to("gh_test", openid, create_time, event, key, ticket)
+}
+
+/// An event pushed to the account whose original id is `to`.
+pub fn event_to(
+    to: &str,
+    openid: &str,
+    create_time: i64,
+    event: &str,
+    key: Option<&str>,
+    ticket: Option<&str>,
+) -> String {
     let key = key
         .map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey>"))
         .unwrap_or_default();
@@ -52,7 +64,7 @@ pub fn event(
         .map(|t| format!("<Ticket><![CDATA[{t}]]></Ticket>"))
         .unwrap_or_default();
     format!(
-        "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+        "<xml><ToUserName><![CDATA[{to}]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
          <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
          <Event><![CDATA[{event}]]></Event>{key}{ticket}</xml>"
     )
@@ -72,8 +84,13 @@ impl Push {
     }
 
     pub fn plain_at(xml: &str, timestamp: i64) -> Self {
+        Self::plain_signed(xml, CALLBACK_TOKEN, timestamp)
+    }
+
+    /// Plaintext mode, signed with `token` at `timestamp`.
+    pub fn plain_signed(xml: &str, token: &str, timestamp: i64) -> Self {
         let (timestamp, nonce) = (timestamp.to_string(), format!("{}", rand_nonce()));
-        let signature = sign(&[CALLBACK_TOKEN, &timestamp, &nonce]);
+        let signature = sign(&[token, &timestamp, &nonce]);
         let query = vec![
             ("signature".into(), signature),
             ("timestamp".into(), timestamp),
@@ -88,16 +105,26 @@ impl Push {
 
     /// Safe mode: `xml` encrypted with `key` for `appid`.
     pub fn safe(xml: &str, key: &str, appid: &str) -> Self {
+        Self::safe_signed(xml, key, appid, CALLBACK_TOKEN, false)
+    }
+
+    /// Safe mode (compatible mode when `compatible`): `xml` encrypted with `key` for
+    /// `appid`, signed with `token`.
+    pub fn safe_signed(xml: &str, key: &str, appid: &str, token: &str, compatible: bool) -> Self {
         let crypto = MessageCrypto::new(EncodingAesKey::parse(key).unwrap(), appid);
-        Self::safe_ciphertext(&crypto.encrypt_random(xml), false)
+        Self::ciphertext_signed(&crypto.encrypt_random(xml), compatible, token)
     }
 
     /// Safe mode with a given ciphertext; `compatible` adds the plaintext fields.
     pub fn safe_ciphertext(encrypted: &str, compatible: bool) -> Self {
-        let mut push = Self::plain("");
+        Self::ciphertext_signed(encrypted, compatible, CALLBACK_TOKEN)
+    }
+
+    fn ciphertext_signed(encrypted: &str, compatible: bool, token: &str) -> Self {
+        let mut push = Self::plain_signed("", token, now());
         let timestamp = push.param("timestamp").to_owned();
         let nonce = push.param("nonce").to_owned();
-        let msg_signature = sign(&[CALLBACK_TOKEN, &timestamp, &nonce, encrypted]);
+        let msg_signature = sign(&[token, &timestamp, &nonce, encrypted]);
         push.query.push(("encrypt_type".into(), "aes".into()));
         push.query.push(("msg_signature".into(), msg_signature));
         let plain = if compatible {
@@ -131,11 +158,16 @@ impl Push {
         self
     }
 
-    /// Sends it; answers status and body.
+    /// Sends it to `/wechat/callback`; answers status and body.
     pub async fn send(&self, app: &TestApp) -> (u16, String) {
+        self.send_to(app, "/wechat/callback").await
+    }
+
+    /// Sends it to `path` (an account's callback URL); answers status and body.
+    pub async fn send_to(&self, app: &TestApp, path: &str) -> (u16, String) {
         let response = app
             .http
-            .post(format!("{}/wechat/callback", app.address))
+            .post(format!("{}{path}", app.address))
             .query(&self.query)
             .body(self.body.clone())
             .send()
