@@ -73,7 +73,15 @@ pub enum ReplayError {
     /// Neither Redis nor the database could record the binding.
     #[error("cannot record the push's signed query: {0}")]
     Db(#[from] DbErr),
+    /// The database did not record the binding within [`DB_DEADLINE`] (a connection gone
+    /// dark): the push is refused with 503, and WeChat retries it.
+    #[error("the database did not record the push's signed query within {0:?}")]
+    Slow(Duration),
 }
+
+/// How long the database may take to record a binding, so that a push is answered (503,
+/// for WeChat to retry) well within WeChat's 5 s even when a connection went dark.
+pub const DB_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The signed query parameters of a plaintext push, as sent.
 #[derive(Debug, Clone, Copy)]
@@ -165,9 +173,19 @@ impl ReplayGuard {
         if self.redis.is_some() {
             crate::scans::bus::degraded("replay");
         }
-        let binding = self.bind_db(account_id, &query_hash, &body_hash).await;
-        self.sweep_if_due().await;
-        binding
+        let binding = tokio::time::timeout(
+            DB_DEADLINE,
+            self.bind_db(account_id, &query_hash, &body_hash),
+        )
+        .await
+        .unwrap_or(Err(ReplayError::Slow(DB_DEADLINE)))?;
+        if tokio::time::timeout(DB_DEADLINE, self.sweep_if_due())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sweeping the expired replay bindings overran its deadline");
+        }
+        Ok(binding)
     }
 
     /// Redis, unless it failed less than [`REDIS_RETRY_AFTER`] ago.

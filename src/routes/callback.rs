@@ -80,7 +80,7 @@ impl ResponseError for CallbackError {
             Self::UnknownAccount(_) => StatusCode::NOT_FOUND,
             Self::NotConfigured(_)
             | Self::Unwired(_)
-            | Self::Admit(AdmitError::Replay(ReplayError::Db(_)))
+            | Self::Admit(AdmitError::Replay(ReplayError::Db(_) | ReplayError::Slow(_)))
             | Self::Store(_)
             | Self::Slow(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -64,7 +64,12 @@ async fn committers_recover_from_a_connection_that_goes_dark() {
     eprintln!("dark Postgres path: /readyz {status} {body} in {took:?}");
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], "unavailable");
-    assert!(body["committers"]["stuck"].as_u64().unwrap() >= 1, "{body}");
+    // The push waits on the dark connection in its committer, or before it in the replay
+    // guard that binds a plaintext query to its body: either way the database does not answer.
+    assert!(
+        body["committers"]["stuck"].as_u64().unwrap() >= 1 || body["database"] == false,
+        "{body}"
+    );
     assert!(took < Duration::from_millis(1500), "/readyz took {took:?}");
     let (status, took) = stuck.await.expect("stuck push");
     assert_eq!(
