@@ -200,6 +200,8 @@ pub struct Accounts {
     sealer: Option<Sealer>,
     wiring: Wiring,
     registry: RwLock<Registry>,
+    /// Held while an appid this instance did not know makes it reload.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 /// Why an account could not be created, changed or loaded.
@@ -260,6 +262,7 @@ impl Accounts {
             sealer,
             wiring,
             registry: RwLock::new(Registry::default()),
+            reloading: tokio::sync::Mutex::new(()),
         };
         accounts.reload().await?;
         Ok(accounts)
@@ -430,14 +433,27 @@ impl Accounts {
         Ok((wechat, callback))
     }
 
-    /// The account with `appid`, enabled or not; reloads once when it is not known here
-    /// (another instance may have just created it).
+    /// The account with `appid`, enabled or not. One this instance does not know (another
+    /// instance may have just created it) is looked up in the database (one indexed read),
+    /// and the accounts reloaded when it is there; concurrent callers share one reload.
     pub async fn find(&self, appid: &str) -> Option<Arc<Account>> {
         if let Some(account) = self.get(appid) {
             return Some(account);
         }
         if AppId::parse(appid).is_err() {
             return None;
+        }
+        match store::exists(&self.db, appid).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look an account up");
+                return None;
+            }
+        }
+        let _one_reload = self.reloading.lock().await;
+        if let Some(account) = self.get(appid) {
+            return Some(account);
         }
         if let Err(e) = self.reload().await {
             tracing::warn!(error = %e, "cannot reload accounts");

@@ -27,6 +27,18 @@ pub async fn all(db: &impl ConnectionTrait) -> Result<Vec<account::Model>, sea_o
         .await
 }
 
+/// Whether an account has this appid.
+///
+/// # Errors
+/// The database failed.
+pub async fn exists(db: &impl ConnectionTrait, appid: &str) -> Result<bool, sea_orm::DbErr> {
+    Ok(account::Entity::find()
+        .filter(account::Column::Appid.eq(appid))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// The token mode as stored.
 pub fn token_mode(stored: &str) -> TokenMode {
     if stored == "classic" {
