@@ -101,12 +101,12 @@ impl Account {
     /// Its WeChat, or why there is none.
     ///
     /// # Errors
-    /// The account's secrets cannot be opened here.
-    pub fn wechat(&self) -> Result<&Arc<WeChat>, String> {
-        self.wechat.as_ref().ok_or_else(|| {
-            self.problem
-                .clone()
-                .unwrap_or_else(|| format!("account {} has no WeChat credentials", self.appid))
+    /// [`NoWeChat::Problem`]: its secrets cannot be opened here; [`NoWeChat::NoSecret`]: it
+    /// was added without an AppSecret.
+    pub fn wechat(&self) -> Result<&Arc<WeChat>, NoWeChat> {
+        self.wechat.as_ref().ok_or_else(|| match &self.problem {
+            Some(problem) => NoWeChat::Problem(problem.clone()),
+            None => NoWeChat::NoSecret(self.appid.to_string()),
         })
     }
 
@@ -117,6 +117,20 @@ impl Account {
             _ => None,
         }
     }
+}
+
+/// Why an account cannot call WeChat.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NoWeChat {
+    /// Its secrets cannot be opened here (e.g. no master key): the service's configuration.
+    #[error("{0}")]
+    Problem(String),
+    /// It was added without an AppSecret.
+    #[error(
+        "account {0} has no AppSecret: it cannot call WeChat (PATCH /api/v1/accounts/{0} with \
+         its secret)"
+    )]
+    NoSecret(String),
 }
 
 /// Which secrets an account has (for listings: never the values).

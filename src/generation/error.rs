@@ -29,10 +29,10 @@ pub enum GenerationError {
         /// The logged failed generation.
         generation: Option<i64>,
     },
-    /// The account cannot make codes here (e.g. its secrets cannot be opened without the
-    /// master key); the message says why.
-    #[error("{0}")]
-    AccountUnavailable(String),
+    /// The account cannot make codes: its secrets cannot be opened here (no master key),
+    /// or it has no AppSecret; the message says which.
+    #[error(transparent)]
+    AccountUnavailable(#[from] crate::accounts::NoWeChat),
     /// The generation log could not be read or written.
     #[error("the generation log failed")]
     Database(#[from] sea_orm::DbErr),

@@ -47,11 +47,9 @@ pub enum CallbackError {
     /// The body could not be read (too large, or broken).
     #[error("the body could not be read: {0}")]
     Body(actix_web::Error),
-    /// No callback token: the callback cannot verify anything.
-    #[error(
-        "the callback of account {0} is not configured: set its callback token (WECHAT_TOKEN \
-         for the account configured by environment)"
-    )]
+    /// The account configured by environment has no callback token (`WECHAT_TOKEN`): the
+    /// callback cannot verify anything.
+    #[error("the callback of account {0} is not configured: set WECHAT_TOKEN")]
     NotConfigured(String),
     /// The application was built without what the callback needs.
     #[error("the callback is not wired: {0} missing")]
@@ -59,6 +57,12 @@ pub enum CallbackError {
     /// No enabled account has this appid.
     #[error("no enabled account has appid {0}")]
     UnknownAccount(String),
+    /// An account added without a callback token: it does not receive pushes.
+    #[error(
+        "account {0} does not receive pushes: it has no callback token (PATCH \
+         /api/v1/accounts/{0} with one)"
+    )]
+    NoCallback(String),
     /// The event could not be stored; WeChat will retry.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -77,7 +81,7 @@ impl ResponseError for CallbackError {
             | Self::Admit(AdmitError::OtherAccount { .. })
             | Self::Admit(AdmitError::Replay(ReplayError::Replayed)) => StatusCode::UNAUTHORIZED,
             Self::Body(e) => e.as_response_error().status_code(),
-            Self::UnknownAccount(_) => StatusCode::NOT_FOUND,
+            Self::UnknownAccount(_) | Self::NoCallback(_) => StatusCode::NOT_FOUND,
             Self::NotConfigured(_)
             | Self::Unwired(_)
             | Self::Admit(AdmitError::Replay(ReplayError::Db(_) | ReplayError::Slow(_)))
@@ -126,11 +130,17 @@ async fn account(req: &HttpRequest) -> Result<Arc<Account>, CallbackError> {
     Ok(account)
 }
 
+/// The account's callback keys. Without a callback token, the account configured by
+/// environment is misconfigured (503: set `WECHAT_TOKEN`); an account added through the API
+/// has no callback (404).
 fn keys(account: &Account) -> Result<&CallbackKeys, CallbackError> {
     account
         .callback
         .as_deref()
-        .ok_or_else(|| CallbackError::NotConfigured(account.appid.to_string()))
+        .ok_or_else(|| match account.source {
+            crate::accounts::Source::Env => CallbackError::NotConfigured(account.appid.to_string()),
+            crate::accounts::Source::Db => CallbackError::NoCallback(account.appid.to_string()),
+        })
 }
 
 fn query(req: &HttpRequest) -> Result<CallbackQuery, CallbackError> {
@@ -283,7 +293,7 @@ pub async fn receive(
         (status = 200, description = "`echostr`", body = String, content_type = "text/plain; charset=utf-8"),
         (status = 400, description = "`bad_push`: a parameter is missing", body = ErrorBody),
         (status = 401, description = "`unverified_push`: wrong signature or timestamp too far off", body = ErrorBody),
-        (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
+        (status = 404, description = "`not_found`: no enabled account has this appid, or it has no callback token", body = ErrorBody),
         (status = 503, description = "`unavailable`: the account has no callback token", body = ErrorBody),
     )
 )]
@@ -315,7 +325,7 @@ pub async fn check_account_url(req: HttpRequest) -> Result<HttpResponse, Callbac
         )),
         (status = 400, description = "`bad_push`: a parameter is missing, the XML is malformed or a field cannot be stored", body = ErrorBody),
         (status = 401, description = "`unverified_push`: wrong signature, timestamp too far off, undecryptable; addressed to another account (`ToUserName` is not the account's original id, learnt from its first push); a plaintext push to an account that requires encryption (`WECHAT_REQUIRE_ENCRYPTION`, or the account's `require_encryption`); or a signed plaintext query seen before with another body (a replay)", body = ErrorBody),
-        (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
+        (status = 404, description = "`not_found`: no enabled account has this appid, or it has no callback token", body = ErrorBody),
         (status = 413, description = "`push_too_large`: the body is over 64 KiB", body = ErrorBody),
         (status = 503, description = "`unavailable`: not configured, or not stored (WeChat retries)", body = ErrorBody),
     )

@@ -24,6 +24,7 @@ use crate::generation::{Created, Generations};
         (status = 401, description = "Missing or unknown API key (unless `QRSCENE_LEGACY_OPEN`)", body = ErrorBody),
         (status = 403, description = "`forbidden`: the key may not use this account", body = ErrorBody),
         (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
+        (status = 409, description = "`conflict`: the account has no AppSecret", body = ErrorBody),
         (status = 429, description = "`wechat_quota_exceeded`", body = ErrorBody),
         (status = 502, description = "`wechat_configuration`, `wechat_error` or `wechat_unreachable`", body = ErrorBody),
         (status = 503, description = "`wechat_token_unavailable`", body = ErrorBody),

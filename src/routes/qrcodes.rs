@@ -25,7 +25,12 @@ impl From<GenerationError> for ApiError {
             }
             GenerationError::PermanentCapReached(cap) => Self::PermanentCapReached(cap),
             GenerationError::WeChat { source, generation } => Self::WeChat { source, generation },
-            GenerationError::AccountUnavailable(why) => Self::Unavailable(why),
+            GenerationError::AccountUnavailable(e @ crate::accounts::NoWeChat::Problem(_)) => {
+                Self::Unavailable(e.to_string())
+            }
+            GenerationError::AccountUnavailable(e @ crate::accounts::NoWeChat::NoSecret(_)) => {
+                Self::Conflict(e.to_string())
+            }
             GenerationError::Database(e) => e.into(),
         }
     }
@@ -48,7 +53,7 @@ impl From<GenerationError> for ApiError {
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 403, description = "`forbidden`: the key may not use this account", body = ErrorBody),
         (status = 404, description = "`not_found`: no enabled account has this appid", body = ErrorBody),
-        (status = 409, description = "`permanent_limit_reached`: the 100,000 permanent codes are used up", body = ErrorBody),
+        (status = 409, description = "`permanent_limit_reached`: the 100,000 permanent codes are used up; `conflict`: the account has no AppSecret", body = ErrorBody),
         (status = 429, description = "`wechat_quota_exceeded`: WeChat's daily quota (45009)", body = ErrorBody),
         (status = 502, description = "`wechat_configuration`, `wechat_error` or `wechat_unreachable`", body = ErrorBody),
         (status = 503, description = "`wechat_token_unavailable`: no access token could be had", body = ErrorBody),

@@ -97,6 +97,7 @@ pub async fn wait(
         (status = 201, description = "The binding, pending, with its code in `qrcode`", body = BindingView),
         (status = 400, description = "`invalid_field` (external_user_id, expire_seconds) or `malformed_request`", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 409, description = "`conflict`: the account has no AppSecret", body = ErrorBody),
         (status = 429, description = "`wechat_quota_exceeded`", body = ErrorBody),
         (status = 502, description = "`wechat_configuration`, `wechat_error` or `wechat_unreachable`", body = ErrorBody),
         (status = 503, description = "`wechat_token_unavailable`", body = ErrorBody),
