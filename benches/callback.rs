@@ -315,8 +315,8 @@ async fn main() -> anyhow::Result<()> {
     server::run(&args.server, &["migrate"], &env, &log)?;
     let db = Database::connect(&scratch.url).await?;
     db.execute_unprepared(&format!(
-        "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
-         SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
+        "INSERT INTO qr_generation (account_id, kind, action_name, scene, status, ticket, url, activity_id, created_at) \
+         SELECT 1, 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
          'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
         CODES - 1
     ))
