@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
@@ -22,6 +23,10 @@ const TABLE: &str = "callback_replay";
 /// The most bindings one statement writes (4 parameters each: well within SQLite's and
 /// Postgres' limits).
 const MAX_BATCH: usize = 500;
+/// How long a batch may take (a connection gone dark): then each of its pushes binds
+/// alone, and the dropped connection is tested before reuse (`db::connect`). Below the
+/// callback's own deadline, so that a push can still be bound in time.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(2);
 /// Batches written at once (each holds a pooled connection while it is written): more than
 /// one, so that a commit's wait does not hold up every push.
 pub const WRITERS: usize = 2;
@@ -125,10 +130,14 @@ impl DbBindings {
         if batch.is_empty() {
             return;
         }
-        let outcomes = match self.write_all(&batch).await {
-            Ok(outcomes) => outcomes,
-            Err(e) => {
+        let outcomes = match tokio::time::timeout(WRITE_DEADLINE, self.write_all(&batch)).await {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(e)) => {
                 tracing::warn!(error.message = %e, bindings = batch.len(), "cannot write a batch of replay bindings; binding one by one");
+                vec![Outcome::Failed; batch.len()]
+            }
+            Err(_) => {
+                tracing::warn!(deadline = ?WRITE_DEADLINE, bindings = batch.len(), "a batch of replay bindings overran its deadline; binding one by one");
                 vec![Outcome::Failed; batch.len()]
             }
         };
