@@ -14,26 +14,27 @@
 //!
 //! The record is shared through Redis when it is configured (`SET NX PX` and a compare in
 //! one script, bounded by [`REDIS_DEADLINE`]), else through the database table
-//! `callback_replay` (insert unless present, then compare; expired rows are deleted now and
-//! then). When Redis fails or does not answer in time, the database stands in (and Redis is
-//! left alone for [`REDIS_RETRY_AFTER`]); each such binding counts
-//! `qrscene_redis_degraded_total{op="replay"}`.
+//! `callback_replay` (the bindings of concurrent pushes written in one statement, see
+//! [`db`]; expired rows are deleted every [`SWEEP_EVERY`]). When Redis fails or does not
+//! answer in time, the database stands in (and Redis is left alone for
+//! [`REDIS_RETRY_AFTER`]); each such binding counts `qrscene_redis_degraded_total{op="replay"}`.
 //!
 //! The key is the signed query alone, not the account: two accounts that share a callback
 //! token sign the same query alike, and a query captured on one account's URL must not
 //! carry another body to the other's.
 
+mod db;
+
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use redis::aio::ConnectionManager;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
 
 use crate::wechat::token::REDIS_DEADLINE;
+use db::DbBindings;
 
 /// After Redis failed, how long bindings go to the database before Redis is asked again
 /// (so that a hung Redis costs one deadline per interval, not one per push).
@@ -73,15 +74,7 @@ pub enum ReplayError {
     /// Neither Redis nor the database could record the binding.
     #[error("cannot record the push's signed query: {0}")]
     Db(#[from] DbErr),
-    /// The database did not record the binding within [`DB_DEADLINE`] (a connection gone
-    /// dark): the push is refused with 503, and WeChat retries it.
-    #[error("the database did not record the push's signed query within {0:?}")]
-    Slow(Duration),
 }
-
-/// How long the database may take to record a binding, so that a push is answered (503,
-/// for WeChat to retry) well within WeChat's 5 s even when a connection went dark.
-pub const DB_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The signed query parameters of a plaintext push, as sent.
 #[derive(Debug, Clone, Copy)]
@@ -114,16 +107,12 @@ impl SignedQuery<'_> {
 
 /// The replay guard of the callback: one per instance, shared by its workers.
 pub struct ReplayGuard {
-    db: DatabaseConnection,
+    db: DbBindings,
     redis: Option<ConnectionManager>,
     /// How long a binding is kept: twice the allowed clock skew.
     ttl: Duration,
-    /// The same, for the database's expiry times.
-    ttl_delta: TimeDelta,
     /// Until when Redis is left alone after a failure.
     redis_retry_at: Mutex<Option<Instant>>,
-    /// Unix seconds of the next sweep of expired rows.
-    next_sweep: AtomicI64,
 }
 
 impl ReplayGuard {
@@ -136,12 +125,10 @@ impl ReplayGuard {
     ) -> Self {
         let ttl = Duration::from_secs(max_skew_secs.saturating_mul(2).clamp(1, MAX_TTL_SECS));
         Self {
-            db,
+            db: DbBindings::new(db, TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX)),
             redis,
             ttl,
-            ttl_delta: TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX),
             redis_retry_at: Mutex::new(None),
-            next_sweep: AtomicI64::new(0),
         }
     }
 
@@ -173,19 +160,7 @@ impl ReplayGuard {
         if self.redis.is_some() {
             crate::scans::bus::degraded("replay");
         }
-        let binding = tokio::time::timeout(
-            DB_DEADLINE,
-            self.bind_db(account_id, &query_hash, &body_hash),
-        )
-        .await
-        .unwrap_or(Err(ReplayError::Slow(DB_DEADLINE)))?;
-        if tokio::time::timeout(DB_DEADLINE, self.sweep_if_due())
-            .await
-            .is_err()
-        {
-            tracing::warn!("sweeping the expired replay bindings overran its deadline");
-        }
-        Ok(binding)
+        self.db.bind(account_id, query_hash, body_hash).await
     }
 
     /// Redis, unless it failed less than [`REDIS_RETRY_AFTER`] ago.
@@ -230,90 +205,7 @@ impl ReplayGuard {
             _ => Err(ReplayError::Replayed),
         })
     }
-
-    async fn bind_db(
-        &self,
-        account_id: i64,
-        query_hash: &str,
-        body_hash: &str,
-    ) -> Result<Binding, ReplayError> {
-        let expires_at = Utc::now() + self.ttl_delta;
-        let insert = Query::insert()
-            .into_table(Alias::new(TABLE))
-            .columns([
-                Alias::new("query_hash"),
-                Alias::new("account_id"),
-                Alias::new("body_hash"),
-                Alias::new("expires_at"),
-            ])
-            .values_panic([
-                query_hash.into(),
-                account_id.into(),
-                body_hash.into(),
-                expires_at.into(),
-            ])
-            .on_conflict(
-                OnConflict::column(Alias::new("query_hash"))
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .to_owned();
-        if self.db.execute(&insert).await?.rows_affected() == 1 {
-            return Ok(Binding::First);
-        }
-        let select = Query::select()
-            .column(Alias::new("body_hash"))
-            .from(Alias::new(TABLE))
-            .and_where(Expr::col(Alias::new("query_hash")).eq(query_hash))
-            .to_owned();
-        let bound: Option<String> = match self.db.query_one(&select).await? {
-            Some(row) => Some(row.try_get("", "body_hash")?),
-            // Swept between the two statements: it had expired, and so has its timestamp.
-            None => None,
-        };
-        match bound {
-            Some(bound) if bound != body_hash => Err(ReplayError::Replayed),
-            Some(_) => Ok(Binding::Retry),
-            None => Ok(Binding::First),
-        }
-    }
-
-    /// Deletes the expired rows, at most once per [`SWEEP_EVERY`] on this instance. A
-    /// failure only delays the sweep.
-    async fn sweep_if_due(&self) {
-        let now = Utc::now().timestamp();
-        let due = self.next_sweep.load(Ordering::Relaxed);
-        if now < due {
-            return;
-        }
-        let next = now + i64::try_from(SWEEP_EVERY.as_secs()).unwrap_or(i64::MAX);
-        if self
-            .next_sweep
-            .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            return;
-        }
-        let delete = Query::delete()
-            .from_table(Alias::new(TABLE))
-            .and_where(Expr::col(Alias::new("expires_at")).lt(Utc::now()))
-            .to_owned();
-        match self.db.execute(&delete).await {
-            Ok(done) => {
-                tracing::debug!(
-                    deleted = done.rows_affected(),
-                    "expired replay bindings swept"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error.message = %e, "cannot sweep the expired replay bindings")
-            }
-        }
-    }
 }
-
-/// The table of bindings when Redis is not configured.
-const TABLE: &str = "callback_replay";
 
 #[cfg(test)]
 mod tests {

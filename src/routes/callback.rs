@@ -32,7 +32,8 @@ pub const ACCOUNT_PATH: &str = "/wechat/callback/{appid}";
 pub const CEILING_PATH: &str = "/wechat/ceiling";
 /// Largest push accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
-/// WeChat gives up after 5 s; answer before that so it retries rather than failing the user.
+/// WeChat gives up after 5 s; answer before that so it retries rather than failing the user:
+/// a verified push is admitted and stored within this, or answered 503.
 const STORE_DEADLINE: Duration = Duration::from_secs(4);
 
 /// Why the callback refused a request. Nothing is stored in any of these cases.
@@ -66,8 +67,8 @@ pub enum CallbackError {
     /// The event could not be stored; WeChat will retry.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Storing took longer than WeChat waits; WeChat will retry.
-    #[error("storing the event took longer than {0:?}")]
+    /// Admitting and storing took longer than WeChat waits; WeChat will retry.
+    #[error("admitting and storing the push took longer than {0:?}")]
     Slow(Duration),
 }
 
@@ -84,7 +85,7 @@ impl ResponseError for CallbackError {
             Self::UnknownAccount(_) | Self::NoCallback(_) => StatusCode::NOT_FOUND,
             Self::NotConfigured(_)
             | Self::Unwired(_)
-            | Self::Admit(AdmitError::Replay(ReplayError::Db(_) | ReplayError::Slow(_)))
+            | Self::Admit(AdmitError::Replay(ReplayError::Db(_)))
             | Self::Store(_)
             | Self::Slow(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -108,8 +109,9 @@ impl ResponseError for CallbackError {
     }
 }
 
-/// A push whose signature held, decrypted and parsed, and the account it was pushed to.
-pub struct Push(pub VerifiedPush, pub Arc<Account>);
+/// A push whose signature held, decrypted, parsed and admitted; the account it was pushed to;
+/// and when its answer is due (it must be stored by then).
+pub struct Push(pub VerifiedPush, pub Arc<Account>, pub tokio::time::Instant);
 
 /// The account of the request's URL: `/wechat/callback/{appid}`, or the account configured
 /// by environment on `/wechat/callback`.
@@ -172,9 +174,15 @@ impl FromRequest for Push {
             ) else {
                 return Err(CallbackError::Unwired("the accounts or the replay guard"));
             };
-            admit::admit(accounts, guard, &account, (&query, &body), &push).await?;
+            let due = tokio::time::Instant::now() + STORE_DEADLINE;
+            tokio::time::timeout_at(
+                due,
+                admit::admit(accounts, guard, &account, (&query, &body), &push),
+            )
+            .await
+            .map_err(|_| CallbackError::Slow(STORE_DEADLINE))??;
             push.event = push.event.for_account(account.id);
-            Ok(Push(push, account))
+            Ok(Push(push, account, due))
         })
     }
 }
@@ -260,10 +268,10 @@ pub async fn receive(
     push: Push,
     store: web::Data<EventStore>,
 ) -> Result<HttpResponse, CallbackError> {
-    let Push(VerifiedPush { event, reply_to }, account) = push;
+    let Push(VerifiedPush { event, reply_to }, account, due) = push;
     let keys = keys(&account)?;
     let kind = event.kind.as_str();
-    let stored = tokio::time::timeout(STORE_DEADLINE, store.store(event))
+    let stored = tokio::time::timeout_at(due, store.store(event))
         .await
         .map_err(|_| CallbackError::Slow(STORE_DEADLINE))??;
     tracing::debug!(event = stored.event_id, generation = ?stored.generation_id, duplicate = stored.duplicate, "push stored");

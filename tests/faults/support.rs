@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::{CALLBACK_TOKEN, KEY, SECRET, TestApp, TestDb, ci, new_appid};
-use crate::push::Push;
+use crate::push::{AES_KEY, Push};
 
 /// A port nobody listens on right now.
 fn free_port() -> u16 {
@@ -238,6 +238,9 @@ pub async fn spawn(
         wechat_api_base: fake.base_url().to_owned(),
         api_keys: Some(format!("tester:{KEY}").into()),
         wechat_token: Some(CALLBACK_TOKEN.into()),
+        // Safe mode too (plaintext pushes are still accepted): a safe push goes straight to
+        // the committers, with no replay binding before it.
+        wechat_encoding_aes_key: Some(AES_KEY.into()),
         ..Settings::default()
     };
     let app = Application::build(settings).await.expect("build app");
