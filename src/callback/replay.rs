@@ -13,7 +13,8 @@
 //! and only the decrypted message is used.
 //!
 //! The record is shared through Redis when it is configured (`SET NX PX` and a compare in
-//! one script, bounded by [`REDIS_DEADLINE`]), else through the database table
+//! one script, the bindings of concurrent pushes in one pipeline, bounded by
+//! [`crate::wechat::token::REDIS_DEADLINE`]), else through the database table
 //! `callback_replay` (the bindings of concurrent pushes written in one statement, see
 //! [`db`]; expired rows are deleted every [`SWEEP_EVERY`]). When Redis fails or does not
 //! answer in time, the database stands in (and Redis is left alone for
@@ -24,6 +25,7 @@
 //! carry another body to the other's.
 
 mod db;
+mod redis_batch;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -33,8 +35,8 @@ use redis::aio::ConnectionManager;
 use sea_orm::{DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
 
-use crate::wechat::token::REDIS_DEADLINE;
 use db::DbBindings;
+use redis_batch::RedisBindings;
 
 /// After Redis failed, how long bindings go to the database before Redis is asked again
 /// (so that a hung Redis costs one deadline per interval, not one per push).
@@ -108,9 +110,7 @@ impl SignedQuery<'_> {
 /// The replay guard of the callback: one per instance, shared by its workers.
 pub struct ReplayGuard {
     db: DbBindings,
-    redis: Option<ConnectionManager>,
-    /// How long a binding is kept: twice the allowed clock skew.
-    ttl: Duration,
+    redis: Option<RedisBindings>,
     /// Until when Redis is left alone after a failure.
     redis_retry_at: Mutex<Option<Instant>>,
 }
@@ -124,10 +124,10 @@ impl ReplayGuard {
         max_skew_secs: u64,
     ) -> Self {
         let ttl = Duration::from_secs(max_skew_secs.saturating_mul(2).clamp(1, MAX_TTL_SECS));
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         Self {
             db: DbBindings::new(db, TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX)),
-            redis,
-            ttl,
+            redis: redis.map(|conn| RedisBindings::start(conn, ttl_ms)),
             redis_retry_at: Mutex::new(None),
         }
     }
@@ -164,7 +164,7 @@ impl ReplayGuard {
     }
 
     /// Redis, unless it failed less than [`REDIS_RETRY_AFTER`] ago.
-    fn redis_now(&self) -> Option<ConnectionManager> {
+    fn redis_now(&self) -> Option<RedisBindings> {
         let redis = self.redis.as_ref()?;
         let mut retry_at = self.redis_retry_at.lock().expect("poisoned");
         match *retry_at {
@@ -179,26 +179,13 @@ impl ReplayGuard {
 
     async fn bind_redis(
         &self,
-        mut conn: ConnectionManager,
+        redis: RedisBindings,
         query_hash: &str,
         body_hash: &str,
     ) -> Result<Result<Binding, ReplayError>, redis::RedisError> {
-        let script = redis::Script::new(BIND);
-        let mut invocation = script.key(format!("{KEY_PREFIX}{query_hash}"));
-        invocation
-            .arg(body_hash)
-            .arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX));
-        let answer: i64 =
-            match tokio::time::timeout(REDIS_DEADLINE, invocation.invoke_async(&mut conn)).await {
-                Ok(answer) => answer?,
-                Err(_) => {
-                    return Err(redis::RedisError::from((
-                        redis::ErrorKind::Io,
-                        "no answer within the deadline",
-                        format!("{REDIS_DEADLINE:?}"),
-                    )));
-                }
-            };
+        let answer = redis
+            .bind(format!("{KEY_PREFIX}{query_hash}"), body_hash.to_owned())
+            .await?;
         Ok(match answer {
             1 => Ok(Binding::First),
             2 => Ok(Binding::Retry),
