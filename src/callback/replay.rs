@@ -25,7 +25,7 @@
 
 mod db;
 
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
@@ -47,10 +47,14 @@ const MAX_TTL_SECS: u64 = 366 * 24 * 3600;
 const KEY_PREFIX: &str = "qrscene:replay:";
 
 /// Sets the binding unless present; answers 1 when it was set, 2 when the same body was
-/// bound before, 0 when another one was.
-const BIND: &str = r"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+/// bound before, 0 when another one was. One key: fine on Redis Cluster.
+static BIND: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then return 2 end
-return 0";
+return 0",
+    )
+});
 
 /// What the guard made of a signed query and its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,8 +187,7 @@ impl ReplayGuard {
         query_hash: &str,
         body_hash: &str,
     ) -> Result<Result<Binding, ReplayError>, redis::RedisError> {
-        let script = redis::Script::new(BIND);
-        let mut invocation = script.key(format!("{KEY_PREFIX}{query_hash}"));
+        let mut invocation = BIND.key(format!("{KEY_PREFIX}{query_hash}"));
         invocation
             .arg(body_hash)
             .arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX));
