@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::{Binding, ReplayError, SWEEP_EVERY};
 
 /// The table.
 const TABLE: &str = "callback_replay";
-/// The most bindings one statement writes (4 parameters each: well within SQLite's and
-/// Postgres' limits).
+/// The most bindings one statement writes.
 const MAX_BATCH: usize = 500;
 /// How long a batch may take (a connection gone dark): then each of its pushes binds
 /// alone, and the dropped connection is tested before reuse (`db::connect`). Below the
@@ -30,6 +30,22 @@ pub const WRITE_DEADLINE: Duration = Duration::from_secs(2);
 /// Batches written at once (each holds a pooled connection while it is written): more than
 /// one, so that a commit's wait does not hold up every push.
 pub const WRITERS: usize = 2;
+
+/// Postgres: binds the batch `$1` (`[{"q": query hash, "a": account id, "b": body hash}]`,
+/// one prepared statement whatever its size) until `$2`; answers the queries it bound.
+const POSTGRES_BIND: &str = "INSERT INTO callback_replay (query_hash, account_id, body_hash, expires_at) \
+    SELECT q, a, b, $2::timestamptz FROM jsonb_to_recordset($1::jsonb) AS t(q text, a bigint, b text) \
+    ON CONFLICT (query_hash) DO NOTHING RETURNING query_hash";
+/// SQLite: binds the batch `$1` until `$2`; answers the queries it bound.
+const SQLITE_BIND: &str = "INSERT INTO callback_replay (query_hash, account_id, body_hash, expires_at) \
+    SELECT json_extract(value, '$.q'), json_extract(value, '$.a'), json_extract(value, '$.b'), $2 \
+    FROM json_each($1) WHERE true ON CONFLICT (query_hash) DO NOTHING RETURNING query_hash";
+/// The bindings of the queries `$1` (`["<query hash>", ...]`).
+const POSTGRES_READ: &str = "SELECT query_hash, body_hash FROM callback_replay \
+    WHERE query_hash IN (SELECT jsonb_array_elements_text($1::jsonb))";
+/// The same on SQLite.
+const SQLITE_READ: &str = "SELECT query_hash, body_hash FROM callback_replay \
+    WHERE query_hash IN (SELECT value FROM json_each($1))";
 
 /// A binding to write, and who waits for the outcome.
 struct Pending {
@@ -153,50 +169,46 @@ impl DbBindings {
         for (i, pending) in batch.iter().enumerate() {
             first.entry(pending.query_hash.as_str()).or_insert(i);
         }
-        let expires_at = Utc::now() + self.ttl;
-        let mut insert = Query::insert();
-        insert.into_table(Alias::new(TABLE)).columns([
-            Alias::new("query_hash"),
-            Alias::new("account_id"),
-            Alias::new("body_hash"),
-            Alias::new("expires_at"),
-        ]);
         let mut unique: Vec<usize> = first.values().copied().collect();
         unique.sort_unstable();
-        for &i in &unique {
-            let p = &batch[i];
-            insert.values_panic([
-                p.query_hash.as_str().into(),
-                p.account_id.into(),
-                p.body_hash.as_str().into(),
-                expires_at.into(),
-            ]);
-        }
-        insert
-            .on_conflict(
-                OnConflict::column(Alias::new("query_hash"))
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .returning_col(Alias::new("query_hash"));
+        let input = Value::Array(
+            unique
+                .iter()
+                .map(|&i| {
+                    let p = &batch[i];
+                    json!({"q": p.query_hash, "a": p.account_id, "b": p.body_hash})
+                })
+                .collect(),
+        );
+        let backend = self.db.get_database_backend();
+        let params = vec![input.to_string().into(), (Utc::now() + self.ttl).into()];
         let mut inserted = HashSet::new();
-        for row in self.db.query_all(&insert).await? {
+        let sql = if backend == DbBackend::Postgres {
+            POSTGRES_BIND
+        } else {
+            SQLITE_BIND
+        };
+        let statement = Statement::from_sql_and_values(backend, sql, params);
+        for row in self.db.query_all_raw(statement).await? {
             inserted.insert(row.try_get::<String>("", "query_hash")?);
         }
-        // The bindings that were there before this batch.
-        let mut before: HashMap<String, String> = HashMap::new();
-        let others: Vec<&str> = first
+        // Not bound by this batch: bound before it (or by one that committed meanwhile).
+        let unseen: Vec<&str> = first
             .keys()
             .copied()
             .filter(|q| !inserted.contains(*q))
             .collect();
-        if !others.is_empty() {
-            let select = Query::select()
-                .columns([Alias::new("query_hash"), Alias::new("body_hash")])
-                .from(Alias::new(TABLE))
-                .and_where(Expr::col(Alias::new("query_hash")).is_in(others))
-                .to_owned();
-            for row in self.db.query_all(&select).await? {
+        // The bindings that were there before this batch.
+        let mut before: HashMap<String, String> = HashMap::new();
+        if !unseen.is_empty() {
+            let sql = if backend == DbBackend::Postgres {
+                POSTGRES_READ
+            } else {
+                SQLITE_READ
+            };
+            let statement =
+                Statement::from_sql_and_values(backend, sql, [json!(unseen).to_string().into()]);
+            for row in self.db.query_all_raw(statement).await? {
                 before.insert(
                     row.try_get("", "query_hash")?,
                     row.try_get("", "body_hash")?,
