@@ -70,7 +70,6 @@ CREATE INDEX IF NOT EXISTS idx_qr_generation_activity
 CREATE INDEX IF NOT EXISTS idx_qr_generation_account ON qr_generation (account_id, id);
 DROP INDEX IF EXISTS idx_wechat_event_openid;
 CREATE INDEX IF NOT EXISTS idx_wechat_event_openid ON wechat_event (account_id, openid, id);
-CREATE INDEX IF NOT EXISTS idx_wechat_event_account ON wechat_event (account_id, id);
 DROP INDEX IF EXISTS idx_account_binding_external_user;
 CREATE INDEX IF NOT EXISTS idx_account_binding_external_user
     ON account_binding (account_id, external_user_id, id);
