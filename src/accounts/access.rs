@@ -80,13 +80,10 @@ impl Accounts {
     ) -> Result<Arc<Account>, ApiError> {
         match requested.map(str::trim).filter(|a| !a.is_empty()) {
             Some(_) => self.resolve(caller, requested).await,
-            None => {
-                let account = self.default_account();
-                if !caller.may_use(account.appid.as_str()) {
-                    return self.resolve(caller, None).await;
-                }
-                Ok(account)
-            }
+            None => match self.default_account() {
+                Some(account) if caller.may_use(account.appid.as_str()) => Ok(account),
+                _ => self.resolve(caller, None).await,
+            },
         }
     }
 }

@@ -124,7 +124,9 @@ async fn account(req: &HttpRequest) -> Result<Arc<Account>, CallbackError> {
             .find(appid)
             .await
             .ok_or_else(|| CallbackError::UnknownAccount(appid.to_owned()))?,
-        None => accounts.default_account(),
+        None => accounts
+            .default_account()
+            .ok_or_else(|| CallbackError::UnknownAccount("configured by environment".to_owned()))?,
     };
     if !account.enabled {
         return Err(CallbackError::UnknownAccount(account.appid.to_string()));
