@@ -236,11 +236,6 @@ impl Caller {
         self.role() == Role::Admin
     }
 
-    /// The accounts it may use.
-    pub fn scope(&self) -> Scope {
-        self.grant.as_ref().map_or(Scope::All, |g| g.scope.clone())
-    }
-
     /// Whether it may use the account `appid`.
     pub fn may_use(&self, appid: &str) -> bool {
         self.grant.as_ref().is_none_or(|g| g.scope.allows(appid))

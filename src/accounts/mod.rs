@@ -30,7 +30,6 @@ use crate::callback::verify::CallbackKeys;
 use crate::config::TokenMode;
 use crate::wechat::client::ApiClient;
 use crate::wechat::ids::AppId;
-use crate::wechat::sandbox::Sandbox;
 use crate::wechat::token::TokenProvider;
 use crate::wechat::{Live, WeChat};
 use seal::{Field, Sealer};
@@ -548,10 +547,5 @@ impl Accounts {
     /// The wiring of accounts' WeChat clients (for credential checks).
     pub fn wiring(&self) -> &Wiring {
         &self.wiring
-    }
-
-    /// A sandbox WeChat (sandbox mode's account).
-    pub fn sandbox() -> Arc<WeChat> {
-        Arc::new(WeChat::Sandbox(Sandbox))
     }
 }
