@@ -310,6 +310,28 @@ fn print(label: &str, p: &Phase) {
     );
 }
 
+/// Stores [`CODES`] succeeded codes (scenes `s{i}`, tickets `T{i}`, 50 activities) of the
+/// account that `account` selects from `account a`, or, on a schema before accounts (`None`),
+/// without one.
+async fn seed_codes(db: &DatabaseConnection, account: Option<&str>) -> anyhow::Result<()> {
+    let (column, value, from) = match account {
+        Some(filter) => (
+            "account_id, ",
+            "a.id, ",
+            format!(", account a WHERE {filter}"),
+        ),
+        None => ("", "", String::new()),
+    };
+    db.execute_unprepared(&format!(
+        "INSERT INTO qr_generation ({column}kind, action_name, scene, status, ticket, url, activity_id, created_at) \
+         SELECT {value}'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
+         'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i{from}",
+        CODES - 1
+    ))
+    .await?;
+    Ok(())
+}
+
 /// The plaintext phase on an older build (`--baseline`), on a scratch database of its own
 /// migrated by that build.
 async fn baseline_phase(old: &Path, args: &Args, dir: &Path) -> anyhow::Result<Phase> {
@@ -327,13 +349,7 @@ async fn baseline_phase(old: &Path, args: &Args, dir: &Path) -> anyhow::Result<P
     ];
     server::run(old, &["migrate"], &env, &log)?;
     let db = Database::connect(&scratch.url).await?;
-    db.execute_unprepared(&format!(
-        "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
-         SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
-         'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
-        CODES - 1
-    ))
-    .await?;
+    seed_codes(&db, None).await?;
     db.execute_unprepared("ANALYZE").await?;
     let server = Server::start(old, &env, &log).await?;
     let target = ("/wechat/callback", 5_000_000);
@@ -399,25 +415,9 @@ async fn main() -> anyhow::Result<()> {
         has_accounts || !accounts,
         "the accounts phase needs a build with accounts"
     );
-    if has_accounts {
-        // The account configured by environment (sandbox) is account 1 once the server
-        // started; the migration made it already, without its appid.
-        db.execute_unprepared(&format!(
-            "INSERT INTO qr_generation (account_id, kind, action_name, scene, status, ticket, url, activity_id, created_at) \
-             SELECT 1, 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
-             'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
-            CODES - 1
-        ))
-        .await?;
-    } else {
-        db.execute_unprepared(&format!(
-            "INSERT INTO qr_generation (kind, action_name, scene, status, ticket, url, activity_id, created_at) \
-             SELECT 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
-             'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i",
-            CODES - 1
-        ))
-        .await?;
-    }
+    // The account configured by environment (sandbox) is account 1: the migration made it,
+    // without its appid, for the server to claim.
+    seed_codes(&db, has_accounts.then_some("a.id = 1")).await?;
     if accounts {
         for k in 0..ACCOUNTS {
             let appid = bench_appid(k);
@@ -436,13 +436,7 @@ async fn main() -> anyhow::Result<()> {
                 &format!("callback_token={}\n", bench_token(k)),
             )?;
             // The same scenes and tickets under every account: each its own codes.
-            db.execute_unprepared(&format!(
-                "INSERT INTO qr_generation (account_id, kind, action_name, scene, status, ticket, url, activity_id, created_at) \
-                 SELECT a.id, 'temporary', 'QR_STR_SCENE', 's' || i, 'succeeded', 'T' || i, 'http://weixin.qq.com/q/' || i, \
-                 'A' || (i % 50), CURRENT_TIMESTAMP FROM generate_series(0, {}) AS i, account a WHERE a.appid = '{appid}'",
-                CODES - 1
-            ))
-            .await?;
+            seed_codes(&db, Some(&format!("a.appid = '{appid}'"))).await?;
         }
     }
     // As autovacuum would on a live database: plans use the indexes.

@@ -18,51 +18,66 @@ use crate::config::{Settings, TokenMode};
 use crate::db;
 
 /// `qrscene accounts ...`.
+#[derive(clap::Subcommand)]
 pub enum AccountsCommand {
-    /// Add an account.
+    /// Add an account. Secrets are read from standard input as `name=value` lines
+    /// (`secret`, `callback_token`, `encoding_aes_key`, `encoding_aes_key_previous`) with
+    /// --secrets-stdin, never from the command line, which other users can see.
     Add {
-        /// Its appid.
+        /// WeChat's appid.
+        #[arg(long)]
         appid: String,
-        /// Its name.
+        /// A display name.
+        #[arg(long)]
         name: Option<String>,
         /// `stable` or `classic`.
+        #[arg(long, default_value = "stable")]
         token_mode: String,
-        /// Refuse plaintext pushes.
+        /// Refuse plaintext pushes (needs an EncodingAESKey).
+        #[arg(long)]
         require_encryption: bool,
-        /// Its original id.
+        /// The original id (`gh_...`).
+        #[arg(long)]
         original_id: Option<String>,
-        /// Read `name=value` secret lines from standard input.
+        /// Read the secrets from standard input.
+        #[arg(long)]
         secrets_stdin: bool,
-        /// Check the credentials with one token fetch.
-        verify: bool,
+        /// Do not check the credentials with a token fetch.
+        #[arg(long)]
+        no_verify: bool,
     },
-    /// List the accounts.
+    /// List the accounts (never their secrets).
     List,
-    /// Disable an account.
+    /// Disable an account: it serves nothing more; its data is kept.
     Disable {
-        /// Its appid.
+        /// The account's appid.
         appid: String,
     },
 }
 
 /// `qrscene keys ...`.
+#[derive(clap::Subcommand)]
 pub enum KeysCommand {
-    /// Create a key.
+    /// Create a key and print it (once: only its hash is stored).
     Create {
-        /// Its name.
+        /// A name for logs and listings.
+        #[arg(long)]
         name: String,
         /// `admin` or `client`.
+        #[arg(long, default_value = "client")]
         role: String,
-        /// Its appids (empty: every account).
+        /// An appid it may use (repeat for several); every account when left out.
+        #[arg(long = "account")]
         accounts: Vec<String>,
-        /// It may read access tokens.
+        /// It may read the access tokens of its accounts.
+        #[arg(long)]
         token: bool,
     },
-    /// List the keys.
+    /// List the keys (never the keys themselves).
     List,
     /// Revoke a key.
     Revoke {
-        /// Its id.
+        /// The key's id.
         id: i64,
     },
 }
@@ -131,8 +146,9 @@ pub async fn accounts(settings: &Settings, command: AccountsCommand) -> anyhow::
             require_encryption,
             original_id,
             secrets_stdin,
-            verify,
+            no_verify,
         } => {
+            let verify = !no_verify;
             let [
                 secret,
                 callback_token,

@@ -32,10 +32,10 @@ enum Command {
     /// Official accounts stored in the database (their secrets sealed with
     /// QRSCENE_MASTER_KEY).
     #[command(subcommand)]
-    Accounts(AccountsCommand),
+    Accounts(qrscene::cli::AccountsCommand),
     /// API keys stored in the database (hashed; a new key is shown once).
     #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(qrscene::cli::KeysCommand),
     /// Seal every stored account secret again with QRSCENE_MASTER_KEY; the old key goes in
     /// QRSCENE_MASTER_KEY_PREVIOUS for this run.
     RotateMasterKey,
@@ -57,69 +57,6 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum AccountsCommand {
-    /// Add an account. Secrets are read from standard input as `name=value` lines
-    /// (`secret`, `callback_token`, `encoding_aes_key`, `encoding_aes_key_previous`) with
-    /// --secrets-stdin, never from the command line, which other users can see.
-    Add {
-        /// WeChat's appid.
-        #[arg(long)]
-        appid: String,
-        /// A display name.
-        #[arg(long)]
-        name: Option<String>,
-        /// `stable` or `classic`.
-        #[arg(long, default_value = "stable")]
-        token_mode: String,
-        /// Refuse plaintext pushes (needs an EncodingAESKey).
-        #[arg(long)]
-        require_encryption: bool,
-        /// The original id (`gh_...`).
-        #[arg(long)]
-        original_id: Option<String>,
-        /// Read the secrets from standard input.
-        #[arg(long)]
-        secrets_stdin: bool,
-        /// Do not check the credentials with a token fetch.
-        #[arg(long)]
-        no_verify: bool,
-    },
-    /// List the accounts (never their secrets).
-    List,
-    /// Disable an account: it serves nothing more; its data is kept.
-    Disable {
-        /// The account's appid.
-        appid: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create a key and print it (once: only its hash is stored).
-    Create {
-        /// A name for logs and listings.
-        #[arg(long)]
-        name: String,
-        /// `admin` or `client`.
-        #[arg(long, default_value = "client")]
-        role: String,
-        /// An appid it may use (repeat for several); every account when left out.
-        #[arg(long = "account")]
-        accounts: Vec<String>,
-        /// It may read the access tokens of its accounts.
-        #[arg(long)]
-        token: bool,
-    },
-    /// List the keys (never the keys themselves).
-    List,
-    /// Revoke a key.
-    Revoke {
-        /// The key's id.
-        id: i64,
-    },
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Fatal> {
     qrscene::wechat::client::install_crypto_provider();
@@ -137,8 +74,8 @@ async fn main() -> Result<(), Fatal> {
             db::migrate(&conn).await?;
             tracing::info!("migrations applied");
         }
-        Command::Accounts(command) => qrscene::cli::accounts(&settings, command.into()).await?,
-        Command::Keys(command) => qrscene::cli::keys(&settings, command.into()).await?,
+        Command::Accounts(command) => qrscene::cli::accounts(&settings, command).await?,
+        Command::Keys(command) => qrscene::cli::keys(&settings, command).await?,
         Command::RotateMasterKey => qrscene::cli::rotate_master_key(&settings).await?,
         #[cfg(feature = "fake-wechat")]
         Command::FakeWechat {
@@ -161,50 +98,4 @@ async fn main() -> Result<(), Fatal> {
         }
     }
     Ok(())
-}
-
-impl From<AccountsCommand> for qrscene::cli::AccountsCommand {
-    fn from(c: AccountsCommand) -> Self {
-        match c {
-            AccountsCommand::Add {
-                appid,
-                name,
-                token_mode,
-                require_encryption,
-                original_id,
-                secrets_stdin,
-                no_verify,
-            } => Self::Add {
-                appid,
-                name,
-                token_mode,
-                require_encryption,
-                original_id,
-                secrets_stdin,
-                verify: !no_verify,
-            },
-            AccountsCommand::List => Self::List,
-            AccountsCommand::Disable { appid } => Self::Disable { appid },
-        }
-    }
-}
-
-impl From<KeysCommand> for qrscene::cli::KeysCommand {
-    fn from(c: KeysCommand) -> Self {
-        match c {
-            KeysCommand::Create {
-                name,
-                role,
-                accounts,
-                token,
-            } => Self::Create {
-                name,
-                role,
-                accounts,
-                token,
-            },
-            KeysCommand::List => Self::List,
-            KeysCommand::Revoke { id } => Self::Revoke { id },
-        }
-    }
 }
