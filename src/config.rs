@@ -90,6 +90,29 @@ pub struct Settings {
     /// How often each instance reloads accounts and API keys changed on another instance, in
     /// milliseconds (`QRSCENE_ACCOUNTS_REFRESH_MS`).
     pub accounts_refresh_ms: u64,
+    /// How long an outbox worker holds a claimed job, in milliseconds; a job whose instance
+    /// died is claimed again after it (`QRSCENE_OUTBOX_LEASE_MS`).
+    pub outbox_lease_ms: u64,
+    /// The first retry's delay of a failed job, in milliseconds; each later retry doubles it
+    /// up to the kind's cap (`QRSCENE_OUTBOX_RETRY_BASE_MS`).
+    pub outbox_retry_base_ms: u64,
+    /// How often idle outbox workers look for due jobs, in milliseconds
+    /// (`QRSCENE_OUTBOX_POLL_MS`); a push stored on the same instance wakes them at once.
+    pub outbox_poll_ms: u64,
+    /// Days finished jobs (the webhooks' delivery log) are kept (`QRSCENE_OUTBOX_RETENTION_DAYS`).
+    pub outbox_retention_days: u64,
+    /// How long a tagging waits for others of the same tag to share one WeChat call, in
+    /// milliseconds (`QRSCENE_TAG_GATHER_MS`).
+    pub tag_gather_ms: u64,
+    /// Let webhooks reach loopback, link-local and private addresses
+    /// (`QRSCENE_WEBHOOK_ALLOW_PRIVATE`); off, a URL resolving to one is refused.
+    pub webhook_allow_private: bool,
+    /// Timeout of one webhook delivery (connect, send, read the answer), in milliseconds
+    /// (`QRSCENE_WEBHOOK_TIMEOUT_MS`).
+    pub webhook_timeout_ms: u64,
+    /// A webhook whose deliveries have failed for this many hours without a success is
+    /// disabled (`QRSCENE_WEBHOOK_DISABLE_AFTER_HOURS`).
+    pub webhook_disable_after_hours: u64,
     /// Mount `POST /wechat/ceiling`, a route that answers `success` without work, for the
     /// callback benchmark (`QRSCENE_BENCH_ROUTES`). Only in builds with the cargo feature `bench`.
     #[cfg(feature = "bench")]
@@ -152,6 +175,14 @@ impl Default for Settings {
             master_key: None,
             master_key_previous: None,
             accounts_refresh_ms: 5_000,
+            outbox_lease_ms: 60_000,
+            outbox_retry_base_ms: 5_000,
+            outbox_poll_ms: 500,
+            outbox_retention_days: 7,
+            tag_gather_ms: 2_000,
+            webhook_allow_private: false,
+            webhook_timeout_ms: 10_000,
+            webhook_disable_after_hours: 72,
             #[cfg(feature = "bench")]
             bench_routes: false,
             event_committers: 4,

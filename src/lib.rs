@@ -14,6 +14,7 @@ pub mod image;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod outbox;
 pub mod paging;
 pub mod routes;
 pub mod scans;

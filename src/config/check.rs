@@ -98,6 +98,12 @@ impl Settings {
         for (value, name) in [
             (self.max_connections as u64, "QRSCENE_MAX_CONNECTIONS"),
             (self.header_timeout_ms, "QRSCENE_HEADER_TIMEOUT_MS"),
+            (self.outbox_lease_ms, "QRSCENE_OUTBOX_LEASE_MS"),
+            (self.outbox_retry_base_ms, "QRSCENE_OUTBOX_RETRY_BASE_MS"),
+            (self.outbox_poll_ms, "QRSCENE_OUTBOX_POLL_MS"),
+            (self.outbox_retention_days, "QRSCENE_OUTBOX_RETENTION_DAYS"),
+            (self.webhook_timeout_ms, "QRSCENE_WEBHOOK_TIMEOUT_MS"),
+            (self.webhook_disable_after_hours, "QRSCENE_WEBHOOK_DISABLE_AFTER_HOURS"),
             (self.body_timeout_ms, "QRSCENE_BODY_TIMEOUT_MS"),
             (self.wechat_timeout_ms, "WECHAT_TIMEOUT_MS"),
         ] {

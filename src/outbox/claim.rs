@@ -1,0 +1,276 @@
+//! Claiming due jobs and recording what became of them.
+//!
+//! A claim moves a job to `running`, counts the attempt and sets `run_after_ms` to the end
+//! of the lease: a job whose worker died is due again then, and is claimed like any other.
+//! On Postgres the candidates are locked with `FOR UPDATE SKIP LOCKED`, so workers on many
+//! instances take disjoint jobs without waiting on each other; SQLite has one writer.
+//! Recording an outcome is fenced by the attempt number: a worker whose lease ran out (and
+//! whose job was claimed again) changes nothing.
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
+    TransactionTrait, Value,
+};
+
+use super::{Job, Outcome, Policy, Ran, state};
+
+/// The columns a runner gets, as `RETURNING` or `SELECT` lists them.
+pub(super) const JOB_COLUMNS: &str =
+    "id, account_id, kind, event_id, subject_id, openid, payload, attempts, created_ms, expires_ms";
+
+#[derive(Debug, FromQueryResult)]
+struct JobRow {
+    id: i64,
+    account_id: i64,
+    kind: String,
+    event_id: Option<i64>,
+    subject_id: Option<i64>,
+    openid: Option<String>,
+    payload: Option<String>,
+    attempts: i32,
+    created_ms: i64,
+    expires_ms: Option<i64>,
+}
+
+impl From<JobRow> for Job {
+    fn from(r: JobRow) -> Self {
+        Self {
+            id: r.id,
+            account_id: r.account_id,
+            kind: r.kind,
+            event_id: r.event_id,
+            subject_id: r.subject_id,
+            openid: r.openid,
+            payload: r.payload,
+            attempts: r.attempts,
+            created_ms: r.created_ms,
+            expires_ms: r.expires_ms,
+        }
+    }
+}
+
+/// Claims up to `policy.batch` due jobs of `kind` for `lease`, as worker `me`, at `now_ms`.
+/// When one is due, jobs due within `policy.gather` come along.
+///
+/// # Errors
+/// The database failed; nothing was claimed.
+pub async fn claim(
+    db: &DatabaseConnection,
+    kind: &str,
+    policy: &Policy,
+    lease: Duration,
+    me: &str,
+    now_ms: i64,
+) -> Result<Vec<Job>, DbErr> {
+    let backend = db.get_database_backend();
+    let lock = match backend {
+        DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+        _ => "",
+    };
+    let gather = i64::try_from(policy.gather.as_millis()).unwrap_or(i64::MAX);
+    let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let sql = format!(
+        "UPDATE outbox_job SET state = '{running}', attempts = attempts + 1, \
+            run_after_ms = $1, claimed_by = $2, updated_ms = $3 \
+        WHERE id IN (SELECT id FROM outbox_job \
+            WHERE kind = $4 AND state IN ('{pending}', '{running}') AND run_after_ms <= $5 \
+            AND EXISTS (SELECT 1 FROM outbox_job d WHERE d.kind = $4 \
+                AND d.state IN ('{pending}', '{running}') AND d.run_after_ms <= $3) \
+            ORDER BY run_after_ms LIMIT $6{lock}) \
+        RETURNING {JOB_COLUMNS}",
+        running = state::RUNNING,
+        pending = state::PENDING,
+    );
+    let values: Vec<Value> = vec![
+        (now_ms + lease).into(),
+        me.into(),
+        now_ms.into(),
+        kind.into(),
+        (now_ms + gather).into(),
+        i64::try_from(policy.batch).unwrap_or(i64::MAX).into(),
+    ];
+    let rows = JobRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await?;
+    let mut jobs: Vec<Job> = rows.into_iter().map(Job::from).collect();
+    jobs.sort_by_key(|j| j.id);
+    Ok(jobs)
+}
+
+/// What an outcome writes: the state, the next due time, the error and code, and whether
+/// the job is finished.
+struct Settled {
+    state: &'static str,
+    run_after_ms: i64,
+    error: Option<String>,
+    code: Option<i64>,
+    finished: bool,
+}
+
+/// How `outcome` of attempt `job.attempts` settles the job under `policy` at `now_ms`.
+fn settle(job: &Job, outcome: &Outcome, policy: &Policy, base: Duration, now_ms: i64) -> Settled {
+    let finished = |state, error, code| Settled {
+        state,
+        run_after_ms: now_ms,
+        error,
+        code,
+        finished: true,
+    };
+    let again = |at: Option<i64>, error: &str, code: Option<i64>| match at {
+        None => finished(
+            state::DEAD,
+            Some(format!("gave up after {} attempts: {error}", job.attempts)),
+            code,
+        ),
+        Some(at) if job.expires_ms.is_some_and(|deadline| at > deadline) => finished(
+            state::DROPPED,
+            Some(format!("not tried again after its deadline: {error}")),
+            code,
+        ),
+        Some(at) => Settled {
+            state: state::PENDING,
+            run_after_ms: at,
+            error: Some(error.to_owned()),
+            code,
+            finished: false,
+        },
+    };
+    match outcome {
+        Outcome::Done { code } => finished(state::DONE, None, *code),
+        Outcome::Dead { error, code } => finished(state::DEAD, Some(error.clone()), *code),
+        Outcome::Dropped { reason } => finished(state::DROPPED, Some(reason.clone()), None),
+        Outcome::Retry { error, code } => {
+            again(policy.next_attempt(job.attempts, base, now_ms), error, *code)
+        }
+        Outcome::RetryAt { error, code, at_ms } => {
+            let at = (job.attempts < policy.max_attempts).then_some(*at_ms);
+            again(at, error, *code)
+        }
+    }
+}
+
+/// Records `ran` for the claimed `jobs` (a job without an outcome failed), in one
+/// transaction; outcomes of jobs this worker no longer holds are ignored. Answers how many
+/// were recorded.
+///
+/// # Errors
+/// The database failed; the jobs stay claimed until their lease runs out.
+pub async fn record(
+    db: &DatabaseConnection,
+    jobs: &[Job],
+    ran: Vec<Ran>,
+    policy: &Policy,
+    base: Duration,
+) -> Result<usize, DbErr> {
+    let now_ms = super::now_ms();
+    let mut by_id: std::collections::HashMap<i64, Ran> =
+        ran.into_iter().map(|r| (r.id, r)).collect();
+    let txn = db.begin().await?;
+    let backend = txn.get_database_backend();
+    let mut recorded = 0;
+    for job in jobs {
+        let ran = by_id.remove(&job.id).unwrap_or_else(|| {
+            Ran::new(
+                job.id,
+                Outcome::Retry {
+                    error: "the runner gave no outcome".into(),
+                    code: None,
+                },
+            )
+        });
+        metrics::counter!("qrscene_outbox_attempts_total", "kind" => job.kind.clone(), "outcome" => ran.outcome.label()).increment(1);
+        let settled = settle(job, &ran.outcome, policy, base, now_ms);
+        if settled.state == state::DEAD {
+            tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = settled.error.as_deref().unwrap_or(""), "outbox job dead");
+        }
+        let result = txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                "UPDATE outbox_job SET state = $1, run_after_ms = $2, last_error = $3, \
+                    last_code = $4, claimed_by = NULL, updated_ms = $5, finished_ms = $6, \
+                    payload = COALESCE($7, payload) \
+                WHERE id = $8 AND attempts = $9 AND state = 'running'",
+                [
+                    settled.state.into(),
+                    settled.run_after_ms.into(),
+                    settled.error.into(),
+                    settled.code.into(),
+                    now_ms.into(),
+                    settled.finished.then_some(now_ms).into(),
+                    ran.payload.into(),
+                    job.id.into(),
+                    job.attempts.into(),
+                ],
+            ))
+            .await?;
+        recorded += usize::try_from(result.rows_affected()).unwrap_or(0);
+    }
+    txn.commit().await?;
+    Ok(recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(attempts: i32, expires_ms: Option<i64>) -> Job {
+        Job {
+            id: 1,
+            account_id: 1,
+            kind: "tag".into(),
+            event_id: None,
+            subject_id: None,
+            openid: None,
+            payload: None,
+            attempts,
+            created_ms: 0,
+            expires_ms,
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            max_attempts: 3,
+            max_backoff: Duration::from_secs(60),
+            batch: 10,
+            concurrency: 1,
+            timeout: Duration::from_secs(1),
+            gather: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn outcomes_settle_as_documented() {
+        let base = Duration::from_secs(1);
+        let retry = Outcome::Retry {
+            error: "boom".into(),
+            code: Some(500),
+        };
+        let s = settle(&job(1, None), &retry, &policy(), base, 1_000);
+        assert_eq!(s.state, state::PENDING);
+        assert!((1_800..=2_200).contains(&s.run_after_ms));
+        let s = settle(&job(3, None), &retry, &policy(), base, 1_000);
+        assert_eq!(s.state, state::DEAD);
+        assert_eq!(s.error.as_deref(), Some("gave up after 3 attempts: boom"));
+        assert_eq!(s.code, Some(500));
+        // A retry after the job's deadline is never made.
+        let s = settle(&job(1, Some(1_500)), &retry, &policy(), base, 1_000);
+        assert_eq!(s.state, state::DROPPED);
+        let s = settle(
+            &job(1, None),
+            &Outcome::RetryAt {
+                error: "quota".into(),
+                code: Some(45009),
+                at_ms: 9_000,
+            },
+            &policy(),
+            base,
+            1_000,
+        );
+        assert_eq!((s.state, s.run_after_ms), (state::PENDING, 9_000));
+        let s = settle(&job(2, None), &Outcome::Done { code: Some(200) }, &policy(), base, 5);
+        assert!(s.finished && s.state == state::DONE && s.error.is_none());
+    }
+}
