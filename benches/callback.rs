@@ -6,7 +6,11 @@
 //! link); (3) the same in safe mode (AES), on a second server with the key; (4) the plaintext
 //! path with the pushes spread over 10 accounts at once (each its own callback URL
 //! `/wechat/callback/{appid}`, token and codes; the accounts are added with
-//! `qrscene accounts add`, their secrets sealed with a master key).
+//! `qrscene accounts add`, their secrets sealed with a master key); (5) `actions`: on a
+//! scratch database of its own, a server in live mode against the fake WeChat (in this
+//! process), measured first without actions, then with tags, a kefu welcome and a webhook
+//! (to a receiver in this process) on every code; then the outbox's drain: the jobs the
+//! second measurement wrote, and how fast the workers finished them.
 //! Every push is distinct (its own FromUserName, CreateTime and nonce), so none is a retry;
 //! half are subscribes with the scene of a generated code, a quarter SCANs of one, a quarter
 //! plain subscribes. Prints requests/s, latency p50/p90/p99/max, errors, the server's RSS
@@ -97,7 +101,7 @@ struct Args {
     /// WAL flush of each commit costs). Default: the server's setting.
     #[arg(long)]
     synchronous_commit: Option<String>,
-    /// Run only these phases (`ceiling`, `plain`, `safe`, `accounts`; comma-separated).
+    /// Run only these phases (`ceiling`, `plain`, `safe`, `accounts`, `actions`; comma-separated).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// An older build of `qrscene` whose plaintext path is measured first, in this same run,
@@ -360,6 +364,149 @@ async fn baseline_phase(old: &Path, args: &Args, dir: &Path) -> anyhow::Result<P
     Ok(figures)
 }
 
+/// What the outbox did with the jobs of the actions phase.
+struct Drain {
+    jobs: i64,
+    by_state: Vec<(String, String, i64)>,
+    /// From the start of the measured load to the last job finished.
+    elapsed: Duration,
+    /// After the load ended, until the last job finished.
+    after_load: Duration,
+    deliveries: u64,
+    taggings: usize,
+    kefu: usize,
+}
+
+/// Deliveries the bench's webhook receiver got.
+static DELIVERIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+async fn receive(_body: actix_web::web::Bytes) -> actix_web::HttpResponse {
+    DELIVERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    actix_web::HttpResponse::Ok().finish()
+}
+
+/// The actions phase: a live server against the fake WeChat on a scratch database; plaintext
+/// without actions, then with tags, a kefu welcome and a webhook on every code; then the
+/// outbox's drain.
+async fn actions_phase(args: &Args, dir: &Path) -> anyhow::Result<(Phase, Phase, Drain)> {
+    const APP: &str = "wxbenchactions01";
+    const SECRET: &str = "bench-secret";
+    const KEY: &str = "bench-key-0123456789abcdefghijklmn";
+    let fake = qrscene_fake_wechat::FakeWeChat::start(APP, SECRET).await?;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let receiver_url = format!("http://{}/hook", listener.local_addr()?);
+    let receiver = actix_web::HttpServer::new(|| {
+        actix_web::App::new().route("/hook", actix_web::web::post().to(receive))
+    })
+    .workers(1)
+    .listen(listener)?
+    .run();
+    let receiver_handle = receiver.handle();
+    tokio::spawn(receiver);
+
+    let scratch = common::Scratch::new(Some(&args.database)).await?;
+    let log = dir.join("actions.log");
+    let mut env = vec![
+        ("DATABASE_URL", scratch.url.clone()),
+        ("WECHAT_TOKEN", TOKEN.to_owned()),
+        ("WECHAT_APPID", APP.to_owned()),
+        ("WECHAT_SECRET", SECRET.to_owned()),
+        ("WECHAT_API_BASE", fake.base_url().to_owned()),
+        ("QRSCENE_BENCH_ROUTES", "true".to_owned()),
+        ("QRSCENE_API_KEYS", format!("bench:{KEY}")),
+        ("QRSCENE_MASTER_KEY", MASTER_KEY.to_owned()),
+        ("QRSCENE_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+        ("RUST_LOG", args.log.clone()),
+    ];
+    if let Some(pool) = args.pool {
+        env.push(("QRSCENE_DB_MAX_CONNECTIONS", pool.to_string()));
+    }
+    if let Some(redis) = &args.redis {
+        env.push(("REDIS_URL", redis.clone()));
+    }
+    server::run(&args.server, &["migrate"], &env, &log)?;
+    let db = Database::connect(&scratch.url).await?;
+    seed_codes(&db, Some("a.id = 1")).await?;
+    db.execute_unprepared("ANALYZE").await?;
+    let server = Server::start(&args.server, &env, &log).await?;
+    let without = phase("actions-off", &db, &server, dir, ("/wechat/callback", 4_000_000), args, None).await?;
+
+    // Every code tags, welcomes by kefu, and the account has a webhook for every event.
+    db.execute_unprepared(
+        "UPDATE qr_generation SET actions = '{\"on\":\"both\",\"tags\":[\"bench\"],\
+         \"welcome\":{\"via\":\"kefu\",\"type\":\"text\",\"content\":\"hi\"}}', \
+         actions_on = 'both', action_tags = TRUE, action_kefu = TRUE",
+    )
+    .await?;
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/v1/webhooks", server.base))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"url": receiver_url, "events": ["*"]}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        created.status().is_success(),
+        "webhook not created: {}",
+        created.text().await?
+    );
+    // The jobs counted are those of the warm-up and the measured load, both after this.
+    let load_start = std::time::Instant::now();
+    let with = phase("actions-on", &db, &server, dir, ("/wechat/callback", 5_000_000), args, None).await?;
+    let load_end = std::time::Instant::now();
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.try_get::<i64>("", "n").ok())
+                .unwrap_or(-1)
+        }
+    };
+    let deadline = load_end + Duration::from_secs(600);
+    while count("SELECT COUNT(*) AS n FROM outbox_job WHERE state IN ('pending', 'running')").await > 0
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let finished = std::time::Instant::now();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kind, state, COUNT(*) AS n FROM outbox_job GROUP BY kind, state ORDER BY kind, state",
+        ))
+        .await?;
+    let by_state: Vec<(String, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "kind").unwrap_or_default(),
+                r.try_get::<String>("", "state").unwrap_or_default(),
+                r.try_get::<i64>("", "n").unwrap_or_default(),
+            )
+        })
+        .collect();
+    let drain = Drain {
+        jobs: by_state.iter().map(|(_, _, n)| n).sum(),
+        by_state,
+        elapsed: finished - load_start,
+        after_load: finished - load_end,
+        deliveries: DELIVERIES.load(std::sync::atomic::Ordering::Relaxed),
+        taggings: fake
+            .batchtagging_calls(APP)
+            .iter()
+            .map(|c| c.openids.len())
+            .sum(),
+        kefu: fake.kefu_messages(APP).len(),
+    };
+    server.stop().await;
+    receiver_handle.stop(true).await;
+    db.close().await?;
+    scratch.drop_database().await?;
+    Ok((without, with, drain))
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -496,6 +643,11 @@ async fn main() -> anyhow::Result<()> {
         server.stop().await;
     }
 
+    let actions = match wanted("actions") {
+        true => Some(actions_phase(&args, dir.path()).await?),
+        false => None,
+    };
+
     let stored = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
@@ -566,6 +718,29 @@ async fn main() -> anyhow::Result<()> {
             "  10 accounts / one account (plaintext): {:.0}% of requests/s (target >= 90%)",
             100.0 * many.run.rps() / plain.run.rps()
         );
+    }
+    if let Some((without, with, drain)) = &actions {
+        print("live account, no actions", without);
+        print("tags + kefu + webhook", with);
+        println!(
+            "  with actions / without: {:.0}% of requests/s (target >= 85%), p99 {:.2} ms vs {:.2} ms",
+            100.0 * with.run.rps() / without.run.rps(),
+            with.run.p99.as_secs_f64() * 1000.0,
+            without.run.p99.as_secs_f64() * 1000.0,
+        );
+        println!(
+            "  outbox: {} jobs (warm-up included) finished {:.1} s after the load began, {:.1} s after it ended: {:.0} jobs/s;              {} webhook deliveries received, {} taggings and {} kefu messages at the fake WeChat",
+            drain.jobs,
+            drain.elapsed.as_secs_f64(),
+            drain.after_load.as_secs_f64(),
+            drain.jobs as f64 / drain.elapsed.as_secs_f64(),
+            drain.deliveries,
+            drain.taggings,
+            drain.kefu,
+        );
+        for (kind, state, n) in &drain.by_state {
+            println!("    {kind:<8} {state:<8} {n}");
+        }
     }
     let answered: u64 = [&plain, &safe, &many]
         .into_iter()

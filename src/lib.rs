@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod actions;
 pub mod auth;
 pub mod callback;
 pub mod cli;

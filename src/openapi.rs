@@ -53,6 +53,8 @@ pub const API_KEY: &str = "api_key";
         (name = "legacy", description = "The endpoint existing callers use"),
         (name = "accounts", description = "Official accounts served by this deployment (changing them needs an admin key), and their access tokens: the token service"),
         (name = "keys", description = "API keys (admin keys only)"),
+        (name = "actions", description = "What codes do when scanned: tags, welcome messages (per code in `actions`, or per activity)"),
+        (name = "jobs", description = "The outbox: taggings, kefu welcomes and webhook deliveries, carried out after the push is answered (admin keys only)"),
         (name = "callback", description = "WeChat's URL check and pushes (no API key: the signature is the proof)"),
         (name = "sandbox", description = "Sandbox mode only"),
         (name = "bench", description = "Bench mode only (`QRSCENE_BENCH_ROUTES=true`)"),

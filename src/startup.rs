@@ -15,6 +15,8 @@ use actix_web::middleware::from_fn;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::accounts::keys::Role;
+use crate::actions::kefu::Kefu;
+use crate::actions::tagging::Tagging;
 use crate::accounts::seal::Sealer;
 use crate::accounts::{Accounts, EnvAccount, SecretsSet, Wiring};
 use crate::auth::ApiKeys;
@@ -28,6 +30,7 @@ use crate::generation::Generations;
 use crate::middleware::body_deadline::{self, BodyDeadline};
 use crate::middleware::client_ip::TrustedProxies;
 use crate::middleware::{headers, nul};
+use crate::outbox::{Outbox, OutboxSettings};
 use crate::routes::{self};
 use crate::scans::bus::ScanBus;
 use crate::state::{Db, Metrics, MpBase, Readiness};
@@ -182,10 +185,23 @@ impl Application {
             }
             _ => ScanBus::local(),
         };
+        let outbox = Outbox::new(db.clone(), outbox_settings(&settings));
+        outbox.start(
+            vec![
+                Arc::new(Tagging::new(
+                    db.clone(),
+                    accounts.clone(),
+                    outbox.settings().tag_gather,
+                )),
+                Arc::new(Kefu::new(accounts.clone())),
+            ],
+            &mut tasks,
+        );
         let events = EventStore::start(
             db.clone(),
             settings.event_committers,
             bus.clone(),
+            outbox.clone(),
             &mut tasks,
         );
         let committers = events.committers();
@@ -425,5 +441,17 @@ fn db_kind(url: &str) -> &'static str {
         "postgres"
     } else {
         "sqlite"
+    }
+}
+
+/// The outbox's settings from the service's.
+fn outbox_settings(settings: &Settings) -> OutboxSettings {
+    OutboxSettings {
+        lease: Duration::from_millis(settings.outbox_lease_ms),
+        retry_base: Duration::from_millis(settings.outbox_retry_base_ms),
+        poll: Duration::from_millis(settings.outbox_poll_ms),
+        retention: Duration::from_secs(settings.outbox_retention_days.saturating_mul(86_400)),
+        tag_gather: Duration::from_millis(settings.tag_gather_ms),
+        ..OutboxSettings::default()
     }
 }

@@ -68,8 +68,16 @@ pub struct Model {
     pub errmsg: Option<String>,
     /// Name of the API key that asked.
     pub api_key: Option<String>,
-    /// Passive text reply sent to whoever scans this code.
+    /// Passive reply sent to whoever scans this code, as JSON (`{"type": "text", ...}`).
     pub reply: Option<String>,
+    /// The code's own actions (JSON), if it has any.
+    pub actions: Option<String>,
+    /// Which events trigger them: `subscribe`, `scan` or `both`.
+    pub actions_on: Option<String>,
+    /// Whether they tag the follower.
+    pub action_tags: bool,
+    /// Whether they send a kefu message.
+    pub action_kefu: bool,
     /// When the attempt was made.
     pub created_at: DateTimeUtc,
 }

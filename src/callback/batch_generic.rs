@@ -15,28 +15,33 @@ use serde_json::json;
 
 use super::event::IncomingEvent;
 use super::followers::FOLD;
+use super::jobs::jobs_sql;
 use super::link::{INSERT_EVENTS, LINKED};
 use super::rows;
 use super::store::{Existing, Stored, read_stored};
 
 static STORE_EVENTS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "WITH {input}, {linked} {INSERT_EVENTS}",
+        "WITH {input}, {linked} {insert}",
         input = rows::sqlite_input(),
+        insert = *INSERT_EVENTS,
         linked = *LINKED,
     )
 });
 
-/// `$1`: the inserted events as `[{"id", "seq"}]`.
-static STORE_FOLLOWERS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH touched AS (SELECT e.id, e.account_id, e.openid, e.account, e.kind, e.create_time, \
-            e.occurred_at, e.generation_id, json_extract(x.value, '$.seq') AS seq \
-            FROM json_each($1) x JOIN wechat_event e ON e.id = json_extract(x.value, '$.id')) \
-        {fold}",
-        fold = *FOLD,
-    )
-});
+/// The inserted events, from `$1` (`[{"id", "seq"}]`).
+const TOUCHED: &str = "touched AS (SELECT e.id, e.account_id, e.openid, e.account, e.kind, e.create_time, \
+    e.occurred_at, e.generation_id, json_extract(x.value, '$.seq') AS seq \
+    FROM json_each($1) x JOIN wechat_event e ON e.id = json_extract(x.value, '$.id'))";
+
+/// `$1`: the inserted events; `$2`: the batch's receipt.
+static STORE_FOLLOWERS: LazyLock<String> =
+    LazyLock::new(|| format!("WITH {TOUCHED} {fold}", fold = *FOLD));
+
+/// `$1`: the inserted events; `$2`, `$3`: the epoch milliseconds of the commit and of the
+/// end of the tag gathering window.
+static STORE_JOBS: LazyLock<String> =
+    LazyLock::new(|| format!("WITH {TOUCHED} {jobs}", jobs = jobs_sql("$2", "$3")));
 
 /// Stores `unique` (distinct keys, sorted, each with its place in the order of arrival),
 /// received at `received_at`; answers the outcome of each key.
@@ -47,6 +52,7 @@ pub async fn commit(
     db: &DatabaseConnection,
     unique: &[(&IncomingEvent, usize)],
     received_at: DateTime<Utc>,
+    tag_gather_ms: i64,
 ) -> Result<HashMap<String, Stored>, DbErr> {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -84,16 +90,22 @@ pub async fn commit(
         stored.insert(key, outcome);
     }
     if !touched.is_empty() {
-        let params = vec![
-            serde_json::Value::Array(touched).to_string().into(),
-            received_at.into(),
-        ];
+        let touched = serde_json::Value::Array(touched).to_string();
+        let params = vec![touched.clone().into(), received_at.into()];
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
             &*STORE_FOLLOWERS,
             params,
         ))
         .await?;
+        let now_ms = received_at.timestamp_millis();
+        let params = vec![
+            touched.into(),
+            now_ms.into(),
+            (now_ms + tag_gather_ms).into(),
+        ];
+        txn.execute_raw(Statement::from_sql_and_values(backend, &*STORE_JOBS, params))
+            .await?;
     }
     txn.commit().await?;
     Ok(stored)

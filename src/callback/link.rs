@@ -49,15 +49,23 @@ pub(super) static LINKED: LazyLock<String> = LazyLock::new(|| {
 
 /// Inserts `linked` (received at `$2`) in key order, skipping keys already stored; each
 /// event keeps its generation's reply so that a retry gets the same answer.
-pub(super) const INSERT_EVENTS: &str = "INSERT INTO wechat_event (account_id, dedup_key, account, openid, \
-        msg_type, event, kind, event_key, scene, ticket, msg_id, create_time, occurred_at, \
-        received_at, generation_id, reply, xml) \
-    SELECT l.account_id, l.dedup_key, l.account, l.openid, l.msg_type, l.event, l.kind, l.event_key, l.scene, \
-        l.ticket, l.msg_id, l.create_time, l.occurred_at, $2, l.generation_id, \
-        (SELECT g.reply FROM qr_generation g WHERE g.id = l.generation_id), l.xml \
-    FROM linked l WHERE true ORDER BY l.dedup_key \
-    ON CONFLICT (dedup_key) DO NOTHING \
-    RETURNING id, dedup_key, generation_id, reply";
+/// The reply is the one of the code's effective actions ([`super::jobs::reply_sql`]).
+pub(super) static INSERT_EVENTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO wechat_event (account_id, dedup_key, account, openid, \
+            msg_type, event, kind, event_key, scene, ticket, msg_id, create_time, occurred_at, \
+            received_at, generation_id, reply, xml) \
+        SELECT l.account_id, l.dedup_key, l.account, l.openid, l.msg_type, l.event, l.kind, l.event_key, l.scene, \
+            l.ticket, l.msg_id, l.create_time, l.occurred_at, $2, l.generation_id, \
+            (SELECT {reply} FROM qr_generation g LEFT JOIN activity_action aa \
+                ON aa.account_id = g.account_id AND aa.activity_id = g.activity_id \
+                WHERE g.id = l.generation_id), l.xml \
+        FROM linked l WHERE true ORDER BY l.dedup_key \
+        ON CONFLICT (dedup_key) DO NOTHING \
+        RETURNING id, dedup_key, generation_id, reply",
+        reply = super::jobs::reply_sql(),
+    )
+});
 
 #[cfg(test)]
 mod tests {

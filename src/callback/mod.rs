@@ -11,6 +11,7 @@ pub mod batch_postgres;
 mod db_error;
 pub mod event;
 pub mod followers;
+pub mod jobs;
 pub mod link;
 pub mod replay;
 pub mod reply;

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::db_error::{refused_data, retryable};
 use super::event::IncomingEvent;
 use super::{batch_generic, batch_postgres};
+use crate::outbox::Outbox;
 use crate::scans::bus::ScanBus;
 use crate::tasks::Tasks;
 
@@ -87,7 +88,15 @@ impl EventStore {
     /// Starts the committers, owned by `tasks`: one for SQLite (a single writer), `workers`
     /// for Postgres. When the tasks' token is cancelled they stop taking new events, store
     /// the ones already queued, and end.
-    pub fn start(db: DatabaseConnection, workers: usize, bus: ScanBus, tasks: &mut Tasks) -> Self {
+    pub fn start(
+        db: DatabaseConnection,
+        workers: usize,
+        bus: ScanBus,
+        outbox: Outbox,
+        tasks: &mut Tasks,
+    ) -> Self {
+        let tag_gather_ms =
+            i64::try_from(outbox.settings().tag_gather.as_millis()).unwrap_or(i64::MAX);
         let workers = if db.get_database_backend() == DbBackend::Sqlite {
             1
         } else {
@@ -101,6 +110,8 @@ impl EventStore {
                 db: db.clone(),
                 receiver: receiver.clone(),
                 bus: bus.clone(),
+                outbox: outbox.clone(),
+                tag_gather_ms,
                 slot: slot.clone(),
                 epoch: committers.epoch,
             };
@@ -189,6 +200,8 @@ struct Committer {
     db: DatabaseConnection,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     bus: ScanBus,
+    outbox: Outbox,
+    tag_gather_ms: i64,
     slot: Arc<Slot>,
     epoch: Instant,
 }
@@ -244,11 +257,18 @@ impl Committer {
         let events: Vec<&IncomingEvent> = batch.iter().map(|j| &j.event).collect();
         // Dropping the attempt on the deadline drops its connection: the pool tests it
         // with a deadline of its own before reuse and closes it (`db::connect`).
-        let result = tokio::time::timeout(COMMIT_DEADLINE, commit_with_retries(&self.db, &events))
+        let result = tokio::time::timeout(
+            COMMIT_DEADLINE,
+            commit_with_retries(&self.db, &events, self.tag_gather_ms),
+        )
             .await
             .unwrap_or(Err(None));
         match result {
             Ok(outcomes) => {
+                if outcomes.iter().flatten().any(|o| !o.duplicate) {
+                    // New events may have written jobs: idle workers look now.
+                    self.outbox.nudge();
+                }
                 // Only subscribe/SCAN events are linked to a code: each new one is a scan.
                 let mut scanned: Vec<i64> = outcomes
                     .iter()
@@ -288,8 +308,9 @@ impl Committer {
 async fn commit_with_retries(
     db: &DatabaseConnection,
     events: &[&IncomingEvent],
+    tag_gather_ms: i64,
 ) -> Result<Vec<Result<Stored, StoreError>>, Option<DbErr>> {
-    let mut result = commit(db, events).await;
+    let mut result = commit(db, events, tag_gather_ms).await;
     let mut attempt = 1;
     while let Err(e) = &result
         && attempt < ATTEMPTS
@@ -297,7 +318,7 @@ async fn commit_with_retries(
     {
         tracing::warn!(error.message = %e, attempt, "event batch conflicted; retrying");
         tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-        result = commit(db, events).await;
+        result = commit(db, events, tag_gather_ms).await;
         attempt += 1;
     }
     result.map_err(Some)
@@ -358,8 +379,9 @@ pub(super) async fn read_stored<C: ConnectionTrait>(
 pub async fn commit(
     db: &DatabaseConnection,
     events: &[&IncomingEvent],
+    tag_gather_ms: i64,
 ) -> Result<Vec<Result<Stored, StoreError>>, DbErr> {
-    let e = match commit_batch(db, events).await {
+    let e = match commit_batch(db, events, tag_gather_ms).await {
         Ok(stored) => return Ok(stored.into_iter().map(Ok).collect()),
         Err(e) if events.len() < 2 || !refused_data(&e) => return Err(e),
         Err(e) => e,
@@ -368,7 +390,7 @@ pub async fn commit(
     metrics::counter!("qrscene_callback_batch_splits_total").increment(1);
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
-        let outcome = commit_batch(db, &[*event]).await.and_then(|stored| {
+        let outcome = commit_batch(db, &[*event], tag_gather_ms).await.and_then(|stored| {
             stored
                 .into_iter()
                 .next()
@@ -386,6 +408,7 @@ pub async fn commit(
 async fn commit_batch(
     db: &DatabaseConnection,
     events: &[&IncomingEvent],
+    tag_gather_ms: i64,
 ) -> Result<Vec<Stored>, DbErr> {
     // Identical pushes within the batch become one row, placed where the first arrived;
     // keys in sorted order lock in order.
@@ -394,8 +417,10 @@ async fn commit_batch(
     unique.dedup_by(|(a, _), (b, _)| a.dedup_key == b.dedup_key);
     let received_at = Utc::now();
     let stored = match db.get_database_backend() {
-        DbBackend::Postgres => batch_postgres::commit(db, &unique, received_at).await?,
-        _ => batch_generic::commit(db, &unique, received_at).await?,
+        DbBackend::Postgres => {
+            batch_postgres::commit(db, &unique, received_at, tag_gather_ms).await?
+        }
+        _ => batch_generic::commit(db, &unique, received_at, tag_gather_ms).await?,
     };
     // Within the batch, the second of two identical pushes is a retry too.
     let mut first_seen: HashMap<&str, bool> = HashMap::new();

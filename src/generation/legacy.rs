@@ -11,6 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::request::{NO_NUL, Payload, integer};
+use crate::actions::spec::{Actions, StoredActions};
 use crate::wechat::qrcode::{ExpireSeconds, LimitError};
 
 /// Longest `sceneStr` accepted, in characters.
@@ -35,6 +36,8 @@ pub struct LegacyBody {
     /// `QRSCENE_DEFAULT_EXPIRE_SECONDS`.
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 2592000)]
     pub second: Option<Value>,
+    /// What the code does to whoever scans it (tags, welcome), as on `POST /api/v1/qrcodes`.
+    pub actions: Option<Actions>,
 }
 
 /// The legacy answer, exactly as the old service gave it.
@@ -57,6 +60,8 @@ pub struct LegacyRequest {
     pub payload: Option<Payload>,
     /// Expiry; the configured default when `second` is absent.
     pub expire: Option<ExpireSeconds>,
+    /// The code's own actions.
+    pub actions: Option<StoredActions>,
 }
 
 impl TryFrom<LegacyBody> for LegacyRequest {
@@ -97,10 +102,12 @@ impl TryFrom<LegacyBody> for LegacyRequest {
         let payload = decode_json_object(&scene_source)
             .map(|v| Payload::parse("sceneStr", v))
             .transpose()?;
+        let actions = body.actions.map(Actions::validate).transpose()?;
         Ok(Self {
             scene_source,
             payload,
             expire,
+            actions,
         })
     }
 }
@@ -130,6 +137,7 @@ mod tests {
         let req = LegacyRequest::try_from(LegacyBody {
             scene_str: Some(Value::String(REAL.into())),
             second: Some(86400.into()),
+            actions: None,
         })
         .unwrap();
         let payload = req.payload.unwrap();
@@ -143,12 +151,14 @@ mod tests {
         let req = LegacyRequest::try_from(LegacyBody {
             scene_str: Some("hello".into()),
             second: None,
+            actions: None,
         })
         .unwrap();
         assert!(req.payload.is_none());
         let err = LegacyRequest::try_from(LegacyBody {
             scene_str: Some("x".into()),
             second: Some("0".into()),
+            actions: None,
         })
         .unwrap_err();
         assert_eq!(err.field, "second");
@@ -162,6 +172,7 @@ mod tests {
             let err = LegacyRequest::try_from(LegacyBody {
                 scene_str: Some(scene.clone().into()),
                 second: None,
+                actions: None,
             })
             .unwrap_err();
             assert_eq!(err.field, "sceneStr", "{scene}");

@@ -5,6 +5,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::view::KindView;
+use crate::actions::spec::{Actions, StoredActions};
 use crate::wechat::qrcode::{ExpireSeconds, LimitError, QrKind, Scene, SceneId, SceneStr};
 
 /// Largest payload accepted, serialized.
@@ -51,6 +52,10 @@ pub struct CreateQrcodeBody {
     /// blank, without NUL.
     #[schema(min_length = 1, pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$")]
     pub reply: Option<String>,
+    /// What the code does to whoever scans it: tags, a welcome (a passive reply or a kefu
+    /// message), on `subscribe`, `scan` or both. A code without actions takes its
+    /// activity's (`PUT /api/v1/activities/{activity_id}/actions`).
+    pub actions: Option<Actions>,
 }
 
 /// Attribution data: a JSON object, with its `activity_id` pulled out for indexing.
@@ -111,6 +116,8 @@ pub struct NewGeneration {
     pub payload: Option<Payload>,
     /// Passive reply text.
     pub reply: Option<String>,
+    /// The code's own actions.
+    pub actions: Option<StoredActions>,
 }
 
 impl TryFrom<CreateQrcodeBody> for NewGeneration {
@@ -160,12 +167,20 @@ impl TryFrom<CreateQrcodeBody> for NewGeneration {
             Some(r) if r.contains('\0') => return Err(LimitError::new("reply", NO_NUL)),
             other => other,
         };
+        if reply.is_some() && body.actions.as_ref().is_some_and(|a| a.welcome.is_some()) {
+            return Err(LimitError::new(
+                "reply",
+                "give reply or actions.welcome, not both",
+            ));
+        }
+        let actions = body.actions.map(Actions::validate).transpose()?;
         Ok(Self {
             kind,
             scene,
             expire,
             payload,
             reply,
+            actions,
         })
     }
 }

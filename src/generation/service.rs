@@ -14,6 +14,7 @@ use sea_orm::{
 use super::error::GenerationError;
 use super::legacy::LegacyRequest;
 use super::request::{NewGeneration, Payload};
+use crate::actions::spec::{StoredActions, text_reply_json};
 use super::scene_key;
 use crate::accounts::Account;
 use crate::paging::PageRequest;
@@ -38,8 +39,10 @@ pub struct Attribution {
     pub payload: Option<Payload>,
     /// The caller's original scene when a short key replaced it (legacy).
     pub scene_source: Option<String>,
-    /// Passive reply text.
+    /// Passive reply text (legacy `reply`).
     pub reply: Option<String>,
+    /// The code's own actions.
+    pub actions: Option<StoredActions>,
     /// The API key's name.
     pub api_key: Option<String>,
 }
@@ -104,6 +107,7 @@ impl Generations {
             payload: new.payload,
             scene_source: None,
             reply: new.reply,
+            actions: new.actions,
             api_key,
         };
         if spec.kind() == QrKind::Permanent {
@@ -142,6 +146,7 @@ impl Generations {
             payload: request.payload,
             scene_source: Some(request.scene_source),
             reply: None,
+            actions: request.actions,
             api_key,
         };
         self.attempt(account, spec, attribution).await
@@ -261,6 +266,12 @@ fn pending_row(
     spec: &QrSpec,
     attribution: Attribution,
 ) -> qr_generation::ActiveModel {
+    let reply = match (&attribution.actions, &attribution.reply) {
+        (Some(actions), _) if actions.reply.is_some() => actions.reply.clone(),
+        (_, Some(text)) => Some(text_reply_json(text)),
+        _ => None,
+    };
+    let actions = attribution.actions;
     let (payload, activity_id) = match attribution.payload {
         Some(p) => (Some(p.value), p.activity_id),
         None => (None, None),
@@ -282,7 +293,11 @@ fn pending_row(
         errcode: Set(None),
         errmsg: Set(None),
         api_key: Set(attribution.api_key),
-        reply: Set(attribution.reply),
+        reply: Set(reply),
+        actions_on: Set(actions.as_ref().map(|a| a.on.to_owned())),
+        action_tags: Set(actions.as_ref().is_some_and(|a| a.tags)),
+        action_kefu: Set(actions.as_ref().is_some_and(|a| a.kefu)),
+        actions: Set(actions.map(|a| a.json)),
         created_at: Set(Utc::now()),
     }
 }

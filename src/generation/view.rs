@@ -42,9 +42,12 @@ pub struct GenerationView {
     pub payload: Option<Value>,
     /// `payload.activity_id`.
     pub activity_id: Option<String>,
-    /// Passive reply text.
+    /// Passive reply text (a text welcome sent as the reply).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
+    /// The code's own actions, as given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<crate::actions::spec::Actions>,
     /// WeChat's errcode of a failed attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errcode: Option<i64>,
@@ -143,10 +146,19 @@ impl GenerationView {
             images,
             payload: m.payload,
             activity_id: m.activity_id,
-            reply: m.reply,
+            reply: m.reply.as_deref().and_then(reply_text),
+            actions: m.actions.as_deref().and_then(|a| serde_json::from_str(a).ok()),
             errcode: m.errcode,
             errmsg: m.errmsg,
             created_at: m.created_at,
         }
     }
+}
+
+/// The text of a stored passive reply, if it is a text reply.
+fn reply_text(stored: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(stored).ok()?;
+    (value.get("type")?.as_str()? == "text")
+        .then(|| value.get("content")?.as_str().map(str::to_owned))
+        .flatten()
 }

@@ -24,6 +24,8 @@ pub struct OutboxSettings {
     pub poll: Duration,
     /// How long finished jobs are kept (the webhooks' delivery log).
     pub retention: Duration,
+    /// How long a tagging waits for others to share its WeChat call (`QRSCENE_TAG_GATHER_MS`).
+    pub tag_gather: Duration,
     /// This worker's name in `claimed_by`.
     pub instance: String,
 }
@@ -35,6 +37,7 @@ impl Default for OutboxSettings {
             retry_base: Duration::from_secs(5),
             poll: Duration::from_millis(500),
             retention: Duration::from_secs(7 * 24 * 3600),
+            tag_gather: Duration::from_secs(2),
             instance: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
         }
     }

@@ -2,13 +2,16 @@
 //! through `utoipa-actix-web`, so the OpenAPI document lists exactly what is mounted.
 
 pub mod accounts;
+pub mod activities;
 pub mod attribution;
 pub mod callback;
 pub mod dashboard;
 pub mod health;
+pub mod jobs;
 pub mod legacy;
 pub mod qrcodes;
 pub mod sandbox;
+pub mod tags;
 pub mod scans;
 pub mod tokens;
 
@@ -103,6 +106,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(accounts::revoke_key)
     .service(tokens::access_token)
     .service(tokens::invalidate)
+    .service(activities::put_actions)
+    .service(activities::get_actions)
+    .service(activities::delete_actions)
+    .service(jobs::list)
+    .service(jobs::retry)
+    .service(tags::list)
     .service(
         // One resource for both methods: its own body limit, and 405 to other methods.
         Documented::new(

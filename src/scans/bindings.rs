@@ -119,6 +119,7 @@ pub async fn create(
         expire: Some(expire),
         payload: Some(Payload::parse("payload", payload)?),
         reply: None,
+        actions: None,
     };
     let (Created::New(generation) | Created::Existing(generation)) = generations
         .create(account, request, api_key.clone())

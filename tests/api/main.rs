@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod actions;
 mod attribution;
 mod auth;
 mod bad_pushes;

@@ -216,7 +216,7 @@ async fn feed(db: &DatabaseConnection, events: &[IncomingEvent], sizes: &[usize]
         let (batch, tail) = rest.split_at(n);
         rest = tail;
         let batch: Vec<&IncomingEvent> = batch.iter().collect();
-        for stored in store::commit(db, &batch).await.unwrap() {
+        for stored in store::commit(db, &batch, 2_000).await.unwrap() {
             let Stored {
                 generation_id,
                 reply,

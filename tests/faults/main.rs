@@ -13,6 +13,7 @@ mod push;
 
 mod support;
 
+mod outbox_kill;
 mod postgres_dark;
 mod redis_outage;
 mod shutdown;
