@@ -1,5 +1,5 @@
 //! The fake's endpoints: the two token APIs and `qrcode/create`, with WeChat's checks and
-//! the faults a test injected; the token check and body reading every other API shares.
+//! the faults a test injected.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::access::{TokenQuery, authorize};
 use crate::errcode::*;
 use crate::lock;
 use crate::mint::{new_ticket, new_url};
@@ -155,77 +156,6 @@ pub(crate) async fn stable_token(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TokenQuery {
-    pub(crate) access_token: Option<String>,
-}
-
-/// The app whose token the caller gave, after WeChat's checks (41001 missing, 40014
-/// unknown, 42001 expired, 40001 replaced), with the call counted against the app's daily
-/// quota of `endpoint` (45009 past it).
-pub(crate) fn authorize<'a>(
-    state: &'a mut State,
-    token: Option<&str>,
-    endpoint: Endpoint,
-) -> Result<&'a mut App, HttpResponse> {
-    let now = Instant::now();
-    let quota = state.quotas.get(&endpoint).copied();
-    let Some(token) = token else {
-        return Err(error(ERR_TOKEN_MISSING, "access_token missing"));
-    };
-    let Some(app) = state
-        .owners
-        .get(token)
-        .and_then(|appid| state.apps.get_mut(appid))
-    else {
-        return Err(error(ERR_INVALID_TOKEN, "invalid access_token"));
-    };
-    match app.tokens.get(token) {
-        None => return Err(error(ERR_INVALID_TOKEN, "invalid access_token")),
-        Some(t) if t.expires_at <= now => {
-            return Err(error(ERR_TOKEN_EXPIRED, "access_token expired"));
-        }
-        Some(t) if t.valid_until.is_some_and(|until| until <= now) => {
-            return Err(error(
-                ERR_INVALID_CREDENTIAL,
-                "invalid credential, access_token is invalid or not latest",
-            ));
-        }
-        Some(_) => {}
-    }
-    let calls = app.calls.entry(endpoint).or_default();
-    *calls += 1;
-    if quota.is_some_and(|quota| *calls > quota) {
-        return Err(error(ERR_QUOTA, "reach max api daily quota limit"));
-    }
-    Ok(app)
-}
-
-/// A JSON body as WeChat reads it: none is 44002, one that is not JSON 47001.
-pub(crate) fn json_body(body: &[u8]) -> Result<Value, HttpResponse> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(error(ERR_EMPTY_POST_DATA, "empty post data"));
-    }
-    serde_json::from_slice(body).map_err(|_| error(ERR_DATA_FORMAT, "data format error"))
-}
-
-/// Runs `f` on the app of the caller's token after the fault, token and quota checks.
-pub(crate) async fn with_app(
-    state: &Mutex<State>,
-    q: &TokenQuery,
-    endpoint: Endpoint,
-    f: impl FnOnce(&mut App) -> HttpResponse,
-) -> HttpResponse {
-    if let Some(r) = faulted(state, endpoint).await {
-        return r;
-    }
-    let mut state = lock(state);
-    match authorize(&mut state, q.access_token.as_deref(), endpoint) {
-        Ok(app) => f(app),
-        Err(r) => r,
-    }
-}
-
 /// `POST /cgi-bin/qrcode/create`, with a token of one of the fake's apps.
 pub(crate) async fn create_qrcode(
     state: web::Data<Mutex<State>>,
@@ -240,7 +170,7 @@ pub(crate) async fn create_qrcode(
     let permanent_limit = guard.permanent_limit;
     let app = match authorize(&mut guard, q.access_token.as_deref(), Endpoint::QrCode) {
         Ok(app) => app,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some((permanent, scene, expire)) = validate(&body) else {
         return error(ERR_INVALID_ARGS, "invalid args");

@@ -13,8 +13,9 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::SentMessage;
+use crate::access::{TokenQuery, json_body, with_app};
 use crate::errcode::*;
-use crate::handlers::{TokenQuery, error, json_body, with_app};
+use crate::handlers::error;
 use crate::state::{App, Endpoint, State};
 
 /// How long after a follow or a scan WeChat accepts customer-service messages.
@@ -34,7 +35,7 @@ pub(crate) async fn custom_send(
         app.kefu_calls += 1;
         let body = match json_body(&body) {
             Ok(body) => body,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         match check(app, &body) {
             Ok(()) => {

@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+mod access;
 mod control;
 mod errcode;
 mod handlers;

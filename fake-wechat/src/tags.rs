@@ -13,8 +13,9 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::BatchTaggingCall;
+use crate::access::{TokenQuery, json_body, with_app};
 use crate::errcode::*;
-use crate::handlers::{TokenQuery, error, json_body, with_app};
+use crate::handlers::error;
 use crate::state::{App, Endpoint, FIRST_TAG_ID, State};
 
 /// Tags an account may create.
@@ -75,7 +76,7 @@ pub(crate) async fn create_tag(
         app.tag_creates += 1;
         let body = match json_body(&body) {
             Ok(body) => body,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let Some(name) = body.pointer("/tag/name").and_then(Value::as_str) else {
             return error(ERR_DATA_FORMAT, "data format error");
@@ -110,7 +111,7 @@ pub(crate) async fn batch_tagging(
     with_app(&state, &q, Endpoint::BatchTagging, |app| {
         let body = match json_body(&body) {
             Ok(body) => body,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let tagid = body.get("tagid").and_then(Value::as_i64);
         let openids: Option<Vec<String>> = body
@@ -174,7 +175,7 @@ pub(crate) async fn tag_id_list(
     with_app(&state, &q, Endpoint::TagIdList, |app| {
         let body = match json_body(&body) {
             Ok(body) => body,
-            Err(r) => return r,
+            Err(r) => return *r,
         };
         let Some(openid) = body.get("openid").and_then(Value::as_str) else {
             return error(ERR_DATA_FORMAT, "data format error");
