@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::access::{TokenQuery, authorize};
 use crate::errcode::*;
 use crate::lock;
 use crate::mint::{new_ticket, new_url};
@@ -15,7 +16,7 @@ use crate::state::{
     App, Endpoint, FORCED_REFRESH_INTERVAL, FORCED_REFRESHES_PER_DAY, Retire, State, TokenKind,
 };
 
-fn error(errcode: i64, errmsg: &str) -> HttpResponse {
+pub(crate) fn error(errcode: i64, errmsg: &str) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "errcode": errcode, "errmsg": errmsg }))
 }
 
@@ -39,7 +40,7 @@ fn take_fault(state: &Mutex<State>, endpoint: Endpoint) -> (Duration, Option<i64
     taken
 }
 
-async fn faulted(state: &Mutex<State>, endpoint: Endpoint) -> Option<HttpResponse> {
+pub(crate) async fn faulted(state: &Mutex<State>, endpoint: Endpoint) -> Option<HttpResponse> {
     let (delay, errcode) = take_fault(state, endpoint);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -155,11 +156,6 @@ pub(crate) async fn stable_token(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TokenQuery {
-    access_token: Option<String>,
-}
-
 /// `POST /cgi-bin/qrcode/create`, with a token of one of the fake's apps.
 pub(crate) async fn create_qrcode(
     state: web::Data<Mutex<State>>,
@@ -171,36 +167,11 @@ pub(crate) async fn create_qrcode(
         return r;
     }
     let mut guard = lock(&state);
-    let state = &mut *guard;
-    let now = Instant::now();
-    let Some(token) = q.access_token.as_deref() else {
-        return error(ERR_TOKEN_MISSING, "access_token missing");
+    let permanent_limit = guard.permanent_limit;
+    let app = match authorize(&mut guard, q.access_token.as_deref(), Endpoint::QrCode) {
+        Ok(app) => app,
+        Err(r) => return *r,
     };
-    let Some(app) = state
-        .owners
-        .get(token)
-        .and_then(|appid| state.apps.get_mut(appid))
-    else {
-        return error(ERR_INVALID_TOKEN, "invalid access_token");
-    };
-    match app.tokens.get(token) {
-        None => return error(ERR_INVALID_TOKEN, "invalid access_token"),
-        Some(t) if t.expires_at <= now => return error(ERR_TOKEN_EXPIRED, "access_token expired"),
-        Some(t) if t.valid_until.is_some_and(|until| until <= now) => {
-            return error(
-                ERR_INVALID_CREDENTIAL,
-                "invalid credential, access_token is invalid or not latest",
-            );
-        }
-        Some(_) => {}
-    }
-    app.qrcode_calls += 1;
-    if state
-        .daily_quota
-        .is_some_and(|quota| app.qrcode_calls > quota)
-    {
-        return error(ERR_QUOTA, "reach max api daily quota limit");
-    }
     let Some((permanent, scene, expire)) = validate(&body) else {
         return error(ERR_INVALID_ARGS, "invalid args");
     };
@@ -212,7 +183,7 @@ pub(crate) async fn create_qrcode(
     let count = app.permanent.len();
     let ticket = match app.permanent.get(&scene) {
         Some(ticket) => ticket.clone(),
-        None if count >= state.permanent_limit => {
+        None if count >= permanent_limit => {
             return error(ERR_PERMANENT_LIMIT, "qrcode count out of limit");
         }
         None => app

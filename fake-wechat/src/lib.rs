@@ -5,6 +5,12 @@
 //! permanent-code cap, a daily quota, and injected faults (errcodes, delays) under the test's
 //! control.
 //!
+//! Followers too: user tags (`tags/get`, `tags/create`, `tags/members/batchtagging`,
+//! `tags/getidlist`) with WeChat's limits and errcodes, and customer-service messages
+//! (`message/custom/send`) with the 1-minute, 3-message window after a follow or a scan;
+//! each app has its own tags and users, and a test can inspect what was called and set up
+//! what WeChat would know (see `control.rs`: followers, interactions, tags a user has).
+//!
 //! Tokens as WeChat hands them out: `cgi-bin/token` issues a new one on every call and the
 //! previous one keeps working for 5 minutes; `cgi-bin/stable_token` answers the same token
 //! until it expires, and with `force_refresh` issues a new one that retires the previous at
@@ -19,10 +25,14 @@
 
 #![warn(missing_docs)]
 
+mod access;
+mod control;
 mod errcode;
 mod handlers;
+mod kefu;
 mod mint;
 mod state;
+mod tags;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +40,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App as ActixApp, HttpServer, dev::ServerHandle, web};
 
+pub use control::{BatchTaggingCall, FakeTag, SentMessage};
 pub use errcode::*;
 pub use state::Endpoint;
 use state::{App, Fault, State};
@@ -76,6 +87,17 @@ impl FakeWeChat {
                 .route(
                     "/cgi-bin/qrcode/create",
                     web::post().to(handlers::create_qrcode),
+                )
+                .route("/cgi-bin/tags/get", web::get().to(tags::get_tags))
+                .route("/cgi-bin/tags/create", web::post().to(tags::create_tag))
+                .route(
+                    "/cgi-bin/tags/members/batchtagging",
+                    web::post().to(tags::batch_tagging),
+                )
+                .route("/cgi-bin/tags/getidlist", web::post().to(tags::tag_id_list))
+                .route(
+                    "/cgi-bin/message/custom/send",
+                    web::post().to(kefu::custom_send),
                 )
         })
         .workers(2)
@@ -214,14 +236,20 @@ impl FakeWeChat {
 
     /// `qrcode/create` calls each app may make before 45009.
     pub fn set_daily_quota(&self, quota: usize) {
-        self.lock().daily_quota = Some(quota);
+        self.set_api_quota(Endpoint::QrCode, quota);
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Calls each app may make to `endpoint` (past the token check, failed ones included)
+    /// before it answers 45009, counted over the fake's lifetime (its day).
+    pub fn set_api_quota(&self, endpoint: Endpoint, quota: usize) {
+        self.lock().quotas.insert(endpoint, quota);
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
 
-    fn with_app<T>(&self, appid: &str, f: impl FnOnce(&mut App) -> T) -> T {
+    pub(crate) fn with_app<T>(&self, appid: &str, f: impl FnOnce(&mut App) -> T) -> T {
         let mut state = self.lock();
         let app = state
             .apps

@@ -1,21 +1,38 @@
 //! What the fake remembers, behind one mutex: its apps (each with its secret, tokens and
 //! counters), the settings every app shares, and the faults a test injected.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::{BatchTaggingCall, SentMessage};
 
 /// Forced refreshes of the stable token that WeChat allows in a day.
 pub(crate) const FORCED_REFRESHES_PER_DAY: usize = 20;
 /// How far apart two forced refreshes must be; a closer one refreshes nothing.
 pub(crate) const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Which endpoint a fault applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// WeChat's own tags, which every account has: (id, name).
+pub(crate) const RESERVED_TAGS: [(i64, &str); 3] = [(0, "未分组"), (1, "黑名单"), (2, "星标组")];
+/// The id of an account's first tag of its own; later ones count up from it.
+pub(crate) const FIRST_TAG_ID: i64 = 100;
+
+/// Which endpoint a fault or a daily quota applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `cgi-bin/token` and `cgi-bin/stable_token`.
     Token,
     /// `cgi-bin/qrcode/create`.
     QrCode,
+    /// `cgi-bin/tags/get`.
+    TagsGet,
+    /// `cgi-bin/tags/create`.
+    TagsCreate,
+    /// `cgi-bin/tags/members/batchtagging`.
+    BatchTagging,
+    /// `cgi-bin/tags/getidlist`.
+    TagIdList,
+    /// `cgi-bin/message/custom/send`.
+    CustomSend,
 }
 
 /// An injected fault: the next `remaining` calls to `endpoint` wait `delay`, then answer
@@ -61,10 +78,38 @@ pub(crate) struct App {
     pub(crate) token_fetches: usize,
     pub(crate) forced_refreshes: usize,
     pub(crate) last_forced: Option<Instant>,
-    /// `qrcode/create` calls made with one of its tokens (the daily quota's count).
-    pub(crate) qrcode_calls: usize,
     /// Permanent codes by scene, so that the same scene gets the same ticket.
     pub(crate) permanent: HashMap<String, String>,
+    /// Calls per endpoint made with one of its tokens (the daily quotas' counts).
+    pub(crate) calls: HashMap<Endpoint, usize>,
+    /// Its tags by id, WeChat's own (0-2) included.
+    pub(crate) tags: BTreeMap<i64, String>,
+    /// The id its next tag gets.
+    pub(crate) next_tag_id: i64,
+    /// `tags/create` calls that passed the token check.
+    pub(crate) tag_creates: usize,
+    /// Each user's tags, in the order they were given.
+    pub(crate) user_tags: HashMap<String, Vec<i64>>,
+    /// Tags a test says a user has beyond those given here (they count toward the 20).
+    pub(crate) other_tags: HashMap<String, usize>,
+    /// Its followers, when a test declared them; `None` accepts every openid.
+    pub(crate) followers: Option<HashSet<String>>,
+    /// Each user's last declared interaction (a follow or a scan), with the kefu messages
+    /// sent since.
+    pub(crate) interactions: HashMap<String, Interaction>,
+    /// Every `batchtagging` call that passed the token check.
+    pub(crate) batch_calls: Vec<BatchTaggingCall>,
+    /// `message/custom/send` calls that passed the token check.
+    pub(crate) kefu_calls: usize,
+    /// The customer-service messages it accepted.
+    pub(crate) kefu_sent: Vec<SentMessage>,
+}
+
+/// A user's last interaction, which opens WeChat's customer-service window: 3 messages
+/// within 1 minute of a follow or a scan.
+pub(crate) struct Interaction {
+    pub(crate) at: SystemTime,
+    pub(crate) sent: usize,
 }
 
 impl App {
@@ -77,8 +122,21 @@ impl App {
             token_fetches: 0,
             forced_refreshes: 0,
             last_forced: None,
-            qrcode_calls: 0,
             permanent: HashMap::new(),
+            calls: HashMap::new(),
+            tags: RESERVED_TAGS
+                .iter()
+                .map(|&(id, name)| (id, name.to_owned()))
+                .collect(),
+            next_tag_id: FIRST_TAG_ID,
+            tag_creates: 0,
+            user_tags: HashMap::new(),
+            other_tags: HashMap::new(),
+            followers: None,
+            interactions: HashMap::new(),
+            batch_calls: Vec::new(),
+            kefu_calls: 0,
+            kefu_sent: Vec::new(),
         }
     }
 }
@@ -96,7 +154,8 @@ pub(crate) struct State {
     /// `qrcode/create` calls of every app, failed ones and unknown tokens included.
     pub(crate) qrcode_calls: usize,
     pub(crate) permanent_limit: usize,
-    pub(crate) daily_quota: Option<usize>,
+    /// Calls each app may make to an endpoint before 45009.
+    pub(crate) quotas: HashMap<Endpoint, usize>,
     pub(crate) faults: Vec<Fault>,
 }
 
@@ -110,7 +169,7 @@ impl State {
             overlap: Duration::from_secs(300),
             qrcode_calls: 0,
             permanent_limit: 100_000,
-            daily_quota: None,
+            quotas: HashMap::new(),
             faults: Vec::new(),
         }
     }

@@ -1,4 +1,5 @@
-//! The HTTP client of WeChat's API: token endpoints and `qrcode/create`.
+//! The HTTP client of WeChat's API: token endpoints and `qrcode/create`, and the plain
+//! GET/POST with a token that the other APIs ([`super::tags`], [`super::kefu`]) are built on.
 //!
 //! One call is one request with a timeout; `-1` (system busy) is retried a bounded number of
 //! times with backoff. Token handling (caching, refresh after 40001/42001) lives in
@@ -157,6 +158,46 @@ impl ApiClient {
                 .post(&url)
                 .query(&[("access_token", token)])
                 .json(&body);
+            self.send(request).await
+        })
+        .await
+    }
+
+    /// GETs `path` (from the API base, e.g. `/cgi-bin/tags/get`) with `token`, once
+    /// (retrying only `-1`).
+    ///
+    /// # Errors
+    /// WeChat's errcode, timeout, transport failure, or an answer that is not a `T`.
+    pub(super) async fn get_with_token<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> Result<T, WeChatError> {
+        let url = format!("{}{path}", self.api_base);
+        with_busy_retry(|| async {
+            let request = self.http.get(&url).query(&[("access_token", token)]);
+            self.send(request).await
+        })
+        .await
+    }
+
+    /// POSTs `body` as JSON to `path` with `token`, once (retrying only `-1`).
+    ///
+    /// # Errors
+    /// As [`ApiClient::get_with_token`].
+    pub(super) async fn post_with_token<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, WeChatError> {
+        let url = format!("{}{path}", self.api_base);
+        with_busy_retry(|| async {
+            let request = self
+                .http
+                .post(&url)
+                .query(&[("access_token", token)])
+                .json(body);
             self.send(request).await
         })
         .await

@@ -1,15 +1,21 @@
 //! Inbound push XML: the safe-mode envelope, the raw message with WeChat's field names,
-//! and the entry point that refuses DTDs before anything is deserialized.
+//! and the entry point that refuses DTDs before anything is deserialized; and the passive
+//! replies sent back ([`PassiveReply`]).
 
 use serde::Deserialize;
 
+mod article;
 mod guard;
 mod push;
 mod reply;
 
+pub use article::{
+    Article, MAX_ARTICLE_DESCRIPTION_CHARS, MAX_ARTICLE_TITLE_CHARS, MAX_ARTICLE_URL_BYTES,
+};
 pub use guard::reject_doctype;
 pub use push::{MessageKind, Push};
-pub use reply::{encrypted_reply, text_reply};
+pub use reply::{MAX_REPLY_ARTICLES, MAX_TEXT_BYTES, PassiveReply, encrypted_reply, text_reply};
+pub(crate) use reply::{validate_media_id, validate_text};
 
 /// Fields without which a push is not a push; serde reports them as missing by name.
 const REQUIRED_FIELDS: [&str; 5] = [

@@ -1,5 +1,6 @@
 //! The WeChat protocol: QR code limits, the API client, the access token, callback
-//! signatures, safe-mode crypto and push XML, and the sandbox. No database and none of the
+//! signatures, safe-mode crypto, push XML and passive replies, user tags, customer-service
+//! messages, and the sandbox. No database and none of the
 //! service's handlers here. The fake of WeChat's HTTP API (tests, benchmarks and
 //! `qrscene fake-wechat`) is the workspace crate `qrscene-fake-wechat`.
 
@@ -7,11 +8,15 @@ pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod kefu;
 pub mod message;
 pub mod qrcode;
 pub mod sandbox;
 pub mod signature;
+pub mod tags;
 pub mod token;
+
+use std::sync::Arc;
 
 use client::ApiClient;
 use error::WeChatError;
@@ -47,20 +52,42 @@ impl WeChat {
     /// # Errors
     /// See [`WeChatError`]; token errors after the single retry reach the caller.
     pub async fn create_qrcode(&self, spec: &QrSpec) -> Result<QrTicket, WeChatError> {
-        let (client, tokens) = match self {
-            Self::Sandbox(sandbox) => return Ok(sandbox.create_qrcode(spec)),
-            Self::Live(live) => (&live.client, &live.tokens),
-        };
-        let token = tokens.get().await?;
-        match client.create_qrcode(&token, spec).await {
+        match self {
+            Self::Sandbox(sandbox) => Ok(sandbox.create_qrcode(spec)),
+            Self::Live(live) => {
+                live.call(|token| async move { live.client.create_qrcode(&token, spec).await })
+                    .await
+            }
+        }
+    }
+}
+
+impl Live {
+    /// Runs one API call `f` with the current access token. A token WeChat rejects
+    /// (40001/40014/42001) is reported to the provider, which replaces it, and `f` runs once
+    /// more with the new one; every other outcome is `f`'s.
+    ///
+    /// # Errors
+    /// The token could not be had (see [`TokenProvider::get`]), or `f`'s error; token errors
+    /// after the single retry reach the caller.
+    ///
+    /// `f` borrows what it needs, e.g. with `live: &Live`:
+    /// `live.call(|token| async move { live.client.get_tags(&token).await })`.
+    pub async fn call<T, F, Fut>(&self, f: F) -> Result<T, WeChatError>
+    where
+        F: Fn(Arc<str>) -> Fut,
+        Fut: Future<Output = Result<T, WeChatError>>,
+    {
+        let token = self.tokens.get().await?;
+        match f(token.clone()).await {
             Err(e) if e.is_stale_token() => {
                 tracing::info!(
                     errcode = e.errcode(),
                     "access token rejected; fetching a fresh one"
                 );
-                tokens.invalidate(&token).await;
-                let token = tokens.get().await?;
-                client.create_qrcode(&token, spec).await
+                self.tokens.invalidate(&token).await;
+                let token = self.tokens.get().await?;
+                f(token).await
             }
             other => other,
         }
