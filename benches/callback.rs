@@ -429,7 +429,16 @@ async fn actions_phase(args: &Args, dir: &Path) -> anyhow::Result<(Phase, Phase,
     seed_codes(&db, Some("a.id = 1")).await?;
     db.execute_unprepared("ANALYZE").await?;
     let server = Server::start(&args.server, &env, &log).await?;
-    let without = phase("actions-off", &db, &server, dir, ("/wechat/callback", 4_000_000), args, None).await?;
+    let without = phase(
+        "actions-off",
+        &db,
+        &server,
+        dir,
+        ("/wechat/callback", 4_000_000),
+        args,
+        None,
+    )
+    .await?;
 
     // Every code tags, welcomes by kefu, and the account has a webhook for every event.
     db.execute_unprepared(
@@ -451,7 +460,16 @@ async fn actions_phase(args: &Args, dir: &Path) -> anyhow::Result<(Phase, Phase,
     );
     // The jobs counted are those of the warm-up and the measured load, both after this.
     let load_start = std::time::Instant::now();
-    let with = phase("actions-on", &db, &server, dir, ("/wechat/callback", 5_000_000), args, None).await?;
+    let with = phase(
+        "actions-on",
+        &db,
+        &server,
+        dir,
+        ("/wechat/callback", 5_000_000),
+        args,
+        None,
+    )
+    .await?;
     let load_end = std::time::Instant::now();
     let count = |sql: &'static str| {
         let db = db.clone();
@@ -465,7 +483,8 @@ async fn actions_phase(args: &Args, dir: &Path) -> anyhow::Result<(Phase, Phase,
         }
     };
     let deadline = load_end + Duration::from_secs(600);
-    while count("SELECT COUNT(*) AS n FROM outbox_job WHERE state IN ('pending', 'running')").await > 0
+    while count("SELECT COUNT(*) AS n FROM outbox_job WHERE state IN ('pending', 'running')").await
+        > 0
         && std::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(200)).await;

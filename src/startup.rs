@@ -15,10 +15,10 @@ use actix_web::middleware::from_fn;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::accounts::keys::Role;
-use crate::actions::kefu::Kefu;
-use crate::actions::tagging::Tagging;
 use crate::accounts::seal::Sealer;
 use crate::accounts::{Accounts, EnvAccount, SecretsSet, Wiring};
+use crate::actions::kefu::Kefu;
+use crate::actions::tagging::Tagging;
 use crate::auth::ApiKeys;
 use crate::callback::replay::ReplayGuard;
 use crate::callback::sandbox::SelfCallback;

@@ -99,7 +99,11 @@ fn sql(backend: DbBackend) -> String {
         _ => ("INTEGER PRIMARY KEY AUTOINCREMENT", "json_object"),
     };
     let mut sql = TABLES.replace("{pk}", pk);
-    let cast = if backend == DbBackend::Postgres { "::text" } else { "" };
+    let cast = if backend == DbBackend::Postgres {
+        "::text"
+    } else {
+        ""
+    };
     for table in ["qr_generation", "wechat_event"] {
         sql.push_str(&format!(
             "UPDATE {table} SET reply = {object}('type', 'text', 'content', reply){cast} \
@@ -138,7 +142,10 @@ impl MigrationTrait for Migration {
         let backend = manager.get_database_backend();
         let (get, ty) = match backend {
             DbBackend::Postgres => ("reply::json->>'content'", "reply::json->>'type'"),
-            _ => ("json_extract(reply, '$.content')", "json_extract(reply, '$.type')"),
+            _ => (
+                "json_extract(reply, '$.content')",
+                "json_extract(reply, '$.type')",
+            ),
         };
         let mut sql = String::new();
         for table in ["qr_generation", "wechat_event"] {

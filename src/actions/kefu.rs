@@ -11,12 +11,11 @@ use std::time::Duration;
 
 use futures_util::future::{BoxFuture, join_all};
 
-use super::spec::{Actions, Via, Welcome, WelcomeType};
+use super::spec::{Actions, Via};
 use crate::accounts::Accounts;
 use crate::outbox::{Job, Outcome, Policy, Ran, Runner, kind, now_ms};
 use crate::wechat::WeChat;
-use crate::wechat::error::{ERR_OUT_OF_RESPONSE_COUNT, ERR_RESPONSE_OUT_OF_TIME};
-use crate::wechat::kefu::{KefuArticle, KefuMessage};
+use crate::wechat::error::{ERR_REPLY_COUNT_LIMIT, ERR_REPLY_TIME_LIMIT};
 
 /// The runner of `kefu` jobs.
 pub struct Kefu {
@@ -51,46 +50,6 @@ impl Runner for Kefu {
     }
 }
 
-/// The customer-service message of a kefu welcome.
-fn message(welcome: &Welcome) -> Result<KefuMessage, String> {
-    let missing = |field: &str| format!("the welcome has no {field}");
-    Ok(match welcome.kind {
-        WelcomeType::Text => KefuMessage::Text {
-            content: welcome.content.clone().ok_or_else(|| missing("content"))?,
-        },
-        WelcomeType::Image => KefuMessage::Image {
-            media_id: welcome.media_id.clone().ok_or_else(|| missing("media_id"))?,
-        },
-        WelcomeType::News => {
-            let article = welcome
-                .articles
-                .as_ref()
-                .and_then(|a| a.first())
-                .ok_or_else(|| missing("article"))?;
-            KefuMessage::News {
-                article: KefuArticle {
-                    title: article.title.clone(),
-                    description: article.description.clone().unwrap_or_default(),
-                    url: article.url.clone(),
-                    picurl: article.picurl.clone().unwrap_or_default(),
-                },
-            }
-        }
-        WelcomeType::Miniprogrampage => {
-            let m = welcome
-                .miniprogram
-                .as_ref()
-                .ok_or_else(|| missing("miniprogram"))?;
-            KefuMessage::MiniProgramPage {
-                title: m.title.clone(),
-                appid: m.appid.clone(),
-                pagepath: m.pagepath.clone(),
-                thumb_media_id: m.thumb_media_id.clone(),
-            }
-        }
-    })
-}
-
 impl Kefu {
     async fn send(&self, job: &Job) -> Ran {
         Ran::new(job.id, self.outcome(job).await)
@@ -109,11 +68,7 @@ impl Kefu {
                 ),
             };
         }
-        let welcome = match job
-            .payload
-            .as_deref()
-            .map(serde_json::from_str::<Actions>)
-        {
+        let welcome = match job.payload.as_deref().map(serde_json::from_str::<Actions>) {
             Some(Ok(Actions {
                 welcome: Some(w), ..
             })) if w.via == Via::Kefu => w,
@@ -122,9 +77,8 @@ impl Kefu {
         let Some(openid) = job.openid.as_deref() else {
             return dead("the job has no follower".into());
         };
-        let message = match message(&welcome) {
-            Ok(m) => m,
-            Err(e) => return dead(e),
+        let Some(message) = welcome.kefu() else {
+            return dead("the welcome is not a kefu message".into());
         };
         let Some(account) = self.accounts.by_id(job.account_id) else {
             return dead(format!("account {} is not known", job.account_id));
@@ -140,7 +94,11 @@ impl Kefu {
         };
         let sent = match &*wechat {
             WeChat::Sandbox(_) => {
-                tracing::info!(job = job.id, openid, "sandbox: kefu welcome not sent to WeChat");
+                tracing::info!(
+                    job = job.id,
+                    openid,
+                    "sandbox: kefu welcome not sent to WeChat"
+                );
                 Ok(())
             }
             WeChat::Live(live) => {
@@ -154,19 +112,25 @@ impl Kefu {
         let (label, outcome) = match sent {
             Ok(()) => ("sent", Outcome::Done { code: Some(0) }),
             Err(e) => match e.errcode() {
-                Some(c @ (ERR_RESPONSE_OUT_OF_TIME | ERR_OUT_OF_RESPONSE_COUNT)) => (
+                Some(c @ (ERR_REPLY_TIME_LIMIT | ERR_REPLY_COUNT_LIMIT)) => (
                     "refused",
                     Outcome::Dropped {
                         reason: format!("WeChat refused it (errcode {c}): {e}"),
                     },
                 ),
-                Some(c) if !e.is_busy() && !e.is_stale_token() && c != crate::wechat::error::ERR_QUOTA => (
-                    "refused",
-                    Outcome::Dead {
-                        error: e.to_string(),
-                        code: Some(c),
-                    },
-                ),
+                Some(c)
+                    if !e.is_busy()
+                        && !e.is_stale_token()
+                        && c != crate::wechat::error::ERR_QUOTA =>
+                {
+                    (
+                        "refused",
+                        Outcome::Dead {
+                            error: e.to_string(),
+                            code: Some(c),
+                        },
+                    )
+                }
                 code => (
                     "failed",
                     Outcome::Retry {

@@ -9,17 +9,13 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::generation::request::{MAX_REPLY_BYTES, NO_NUL};
+use crate::wechat::kefu::KefuMessage;
+use crate::wechat::message::{Article as WeChatArticle, PassiveReply};
 use crate::wechat::qrcode::LimitError;
+use crate::wechat::tags::validate_tag_name;
 
 /// Most tags one code gives (WeChat allows 20 per user).
 pub const MAX_TAGS: usize = 20;
-/// Longest tag name, in bytes (WeChat's limit, errcode 45158).
-pub const MAX_TAG_NAME_BYTES: usize = 30;
-/// Most articles of a passive news reply.
-pub const MAX_REPLY_ARTICLES: usize = 8;
-/// Longest media id, title, url and similar fields, in characters.
-const MAX_FIELD_CHARS: usize = 1024;
 
 /// Which events trigger the actions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -158,55 +154,38 @@ pub struct StoredActions {
     pub kefu: bool,
 }
 
-fn text_rule(field: &'static str, value: &str, max_chars: usize) -> Result<(), LimitError> {
-    if value.trim().is_empty() {
-        return Err(LimitError::new(field, "must not be empty"));
-    }
-    if value.contains('\0') {
-        return Err(LimitError::new(field, NO_NUL));
-    }
-    if value.chars().count() > max_chars {
-        return Err(LimitError::new(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ));
-    }
-    Ok(())
-}
-
-fn url_rule(field: &'static str, value: &str) -> Result<(), LimitError> {
-    text_rule(field, value, MAX_FIELD_CHARS)?;
-    if !(value.starts_with("http://") || value.starts_with("https://")) {
-        return Err(LimitError::new(field, "must be an http(s) URL"));
-    }
-    Ok(())
-}
-
 /// A tag name WeChat accepts: 1 to 30 bytes, no control characters.
 ///
 /// # Errors
 /// The rule it breaks, named for `field`.
 pub fn tag_name(field: &'static str, name: &str) -> Result<(), LimitError> {
-    if name.trim().is_empty() {
-        return Err(LimitError::new(field, "tag names must not be empty"));
+    validate_tag_name(name).map_err(|e| LimitError::new(field, e.rule))
+}
+
+/// The request field of a rule that WeChat's message types name by their own field.
+fn welcome_field(field: &str) -> &'static str {
+    match field {
+        "content" => "actions.welcome.content",
+        "media_id" => "actions.welcome.media_id",
+        f if f.starts_with("articles") || f.starts_with("article") => "actions.welcome.articles",
+        f if f.starts_with("miniprogram") => "actions.welcome.miniprogram",
+        _ => "actions.welcome",
     }
-    if name.len() > MAX_TAG_NAME_BYTES {
-        return Err(LimitError::new(
-            field,
-            format!("tag name {name:?} is longer than {MAX_TAG_NAME_BYTES} bytes (UTF-8)"),
-        ));
+}
+
+impl Article {
+    fn to_wechat(&self) -> WeChatArticle {
+        WeChatArticle {
+            title: self.title.clone(),
+            description: self.description.clone().unwrap_or_default(),
+            url: self.url.clone(),
+            picurl: self.picurl.clone().unwrap_or_default(),
+        }
     }
-    if name.chars().any(char::is_control) {
-        return Err(LimitError::new(
-            field,
-            "tag names must not contain control characters",
-        ));
-    }
-    Ok(())
 }
 
 impl Welcome {
-    /// Checks that the fields match the type and WeChat's limits for the channel.
+    /// Checks that the fields match the type, and WeChat's limits for the channel.
     fn validate(&self) -> Result<(), LimitError> {
         use WelcomeType::*;
         const F: &str = "actions.welcome";
@@ -220,7 +199,9 @@ impl Welcome {
             if present && owner != self.kind {
                 return Err(LimitError::new(
                     F,
-                    format!("{field} does not belong to a welcome of this type; give only the fields its type needs"),
+                    format!(
+                        "{field} does not belong to a welcome of this type; give only the fields its type needs"
+                    ),
                 ));
             }
             if !present && owner == self.kind {
@@ -230,86 +211,96 @@ impl Welcome {
                 ));
             }
         }
-        match self.kind {
-            Text => {
-                let content = self.content.as_deref().unwrap_or_default();
-                text_rule("actions.welcome.content", content, usize::MAX)?;
-                if content.len() > MAX_REPLY_BYTES {
-                    return Err(LimitError::new(
-                        "actions.welcome.content",
-                        format!("must be at most {MAX_REPLY_BYTES} bytes"),
-                    ));
-                }
+        let articles = self.articles.as_ref().map_or(0, Vec::len);
+        match (self.via, self.kind) {
+            (Via::Reply, Miniprogrampage) => {
+                return Err(LimitError::new(
+                    "actions.welcome.type",
+                    "miniprogrampage can only be sent via kefu, not as a passive reply",
+                ));
             }
-            Image => text_rule(
-                "actions.welcome.media_id",
-                self.media_id.as_deref().unwrap_or_default(),
-                MAX_FIELD_CHARS,
-            )?,
-            News => {
-                let articles = self.articles.as_deref().unwrap_or_default();
-                let max = match self.via {
-                    Via::Reply => MAX_REPLY_ARTICLES,
-                    Via::Kefu => 1,
-                };
-                if articles.is_empty() || articles.len() > max {
-                    return Err(LimitError::new(
-                        "actions.welcome.articles",
-                        format!("must hold 1 to {max} articles for via {:?}", self.via),
-                    ));
-                }
-                for a in articles {
-                    text_rule("actions.welcome.articles.title", &a.title, MAX_FIELD_CHARS)?;
-                    url_rule("actions.welcome.articles.url", &a.url)?;
-                    if let Some(d) = &a.description {
-                        text_rule("actions.welcome.articles.description", d, MAX_FIELD_CHARS)?;
-                    }
-                    if let Some(p) = &a.picurl {
-                        url_rule("actions.welcome.articles.picurl", p)?;
-                    }
-                }
+            (Via::Kefu, News) if articles != 1 => {
+                return Err(LimitError::new(
+                    "actions.welcome.articles",
+                    "a kefu news message holds exactly 1 article",
+                ));
             }
-            Miniprogrampage => {
-                if self.via == Via::Reply {
-                    return Err(LimitError::new(
-                        "actions.welcome.type",
-                        "miniprogrampage can only be sent via kefu, not as a passive reply",
-                    ));
-                }
-                let m = self.miniprogram.as_ref().ok_or_else(|| {
-                    LimitError::new(F, "a welcome of this type needs miniprogram")
-                })?;
-                text_rule("actions.welcome.miniprogram.title", &m.title, MAX_FIELD_CHARS)?;
-                text_rule("actions.welcome.miniprogram.appid", &m.appid, 64)?;
-                text_rule("actions.welcome.miniprogram.pagepath", &m.pagepath, MAX_FIELD_CHARS)?;
-                text_rule(
-                    "actions.welcome.miniprogram.thumb_media_id",
-                    &m.thumb_media_id,
-                    MAX_FIELD_CHARS,
-                )?;
-            }
+            _ => {}
         }
-        Ok(())
+        let checked = match self.via {
+            Via::Reply => self.passive().map(|r| r.validate()),
+            Via::Kefu => self.kefu().map(|m| m.validate()),
+        };
+        match checked {
+            Some(result) => result.map_err(|e| LimitError::new(welcome_field(e.field), e.rule)),
+            None => Err(LimitError::new(F, "this welcome cannot be sent")),
+        }
+    }
+
+    /// The passive reply, for `via: reply`.
+    pub fn passive(&self) -> Option<PassiveReply> {
+        if self.via != Via::Reply {
+            return None;
+        }
+        Some(match self.kind {
+            WelcomeType::Text => PassiveReply::Text {
+                content: self.content.clone()?,
+            },
+            WelcomeType::Image => PassiveReply::Image {
+                media_id: self.media_id.clone()?,
+            },
+            WelcomeType::News => PassiveReply::News {
+                articles: self
+                    .articles
+                    .as_ref()?
+                    .iter()
+                    .map(Article::to_wechat)
+                    .collect(),
+            },
+            WelcomeType::Miniprogrampage => return None,
+        })
+    }
+
+    /// The customer-service message, for `via: kefu`.
+    pub fn kefu(&self) -> Option<KefuMessage> {
+        if self.via != Via::Kefu {
+            return None;
+        }
+        Some(match self.kind {
+            WelcomeType::Text => KefuMessage::Text {
+                content: self.content.clone()?,
+            },
+            WelcomeType::Image => KefuMessage::Image {
+                media_id: self.media_id.clone()?,
+            },
+            WelcomeType::News => KefuMessage::News {
+                article: self.articles.as_ref()?.first()?.to_wechat(),
+            },
+            WelcomeType::Miniprogrampage => {
+                let m = self.miniprogram.as_ref()?;
+                KefuMessage::MiniProgramPage {
+                    title: m.title.clone(),
+                    appid: m.appid.clone(),
+                    pagepath: m.pagepath.clone(),
+                    thumb_media_id: m.thumb_media_id.clone(),
+                }
+            }
+        })
     }
 
     /// The passive reply as stored (`{"type": "text", "content": ...}`), for `via: reply`.
     pub fn reply_json(&self) -> Option<String> {
-        if self.via != Via::Reply {
-            return None;
-        }
-        let value = match self.kind {
-            WelcomeType::Text => serde_json::json!({"type": "text", "content": self.content}),
-            WelcomeType::Image => serde_json::json!({"type": "image", "media_id": self.media_id}),
-            WelcomeType::News => serde_json::json!({"type": "news", "articles": self.articles}),
-            WelcomeType::Miniprogrampage => return None,
-        };
-        Some(value.to_string())
+        self.passive()
+            .and_then(|reply| serde_json::to_string(&reply).ok())
     }
 }
 
 /// The stored form of a legacy plain-text `reply`.
 pub fn text_reply_json(content: &str) -> String {
-    serde_json::json!({"type": "text", "content": content}).to_string()
+    serde_json::to_string(&PassiveReply::Text {
+        content: content.to_owned(),
+    })
+    .unwrap_or_default()
 }
 
 impl Actions {
@@ -333,10 +324,7 @@ impl Actions {
             welcome.validate()?;
         }
         if self.tags.is_empty() && self.welcome.is_none() {
-            return Err(LimitError::new(
-                "actions",
-                "give tags, a welcome, or both",
-            ));
+            return Err(LimitError::new("actions", "give tags, a welcome, or both"));
         }
         let reply = self.welcome.as_ref().and_then(Welcome::reply_json);
         let kefu = self.welcome.as_ref().is_some_and(|w| w.via == Via::Kefu);
@@ -361,15 +349,26 @@ mod tests {
 
     #[test]
     fn valid_actions_are_stored_with_their_columns() {
-        let s = parse(serde_json::json!({"on": "subscribe", "tags": ["a", "a", "春季"],
-            "welcome": {"via": "kefu", "type": "text", "content": "hi"}}))
+        let s = parse(
+            serde_json::json!({"on": "subscribe", "tags": ["a", "a", "春季"],
+            "welcome": {"via": "kefu", "type": "text", "content": "hi"}}),
+        )
         .unwrap();
-        assert_eq!((s.on, s.tags, s.kefu, s.reply.as_deref()), ("subscribe", true, true, None));
+        assert_eq!(
+            (s.on, s.tags, s.kefu, s.reply.as_deref()),
+            ("subscribe", true, true, None)
+        );
         let back: Actions = serde_json::from_str(&s.json).unwrap();
         assert_eq!(back.tags, vec!["a".to_owned(), "春季".to_owned()]);
         let s = parse(serde_json::json!({"welcome": {"type": "image", "media_id": "M"}})).unwrap();
         assert_eq!(s.on, "both");
-        assert_eq!(s.reply.as_deref(), Some(r#"{"media_id":"M","type":"image"}"#));
+        let reply: PassiveReply = serde_json::from_str(s.reply.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            reply,
+            PassiveReply::Image {
+                media_id: "M".into()
+            }
+        );
         assert!(!s.kefu && !s.tags);
     }
 
@@ -377,16 +376,43 @@ mod tests {
     fn each_rule_names_what_is_wrong() {
         let cases = [
             (serde_json::json!({}), "give tags"),
-            (serde_json::json!({"tags": ["x".repeat(31)]}), "longer than 30 bytes"),
-            (serde_json::json!({"tags": (0..21).map(|i| i.to_string()).collect::<Vec<_>>()}), "at most 20 tags"),
-            (serde_json::json!({"welcome": {"type": "text"}}), "needs content"),
-            (serde_json::json!({"welcome": {"type": "text", "content": "a", "media_id": "m"}}), "media_id does not belong"),
-            (serde_json::json!({"welcome": {"type": "miniprogrampage", "miniprogram": {"title": "t", "appid": "a", "pagepath": "p", "thumb_media_id": "m"}}}), "only be sent via kefu"),
-            (serde_json::json!({"welcome": {"via": "kefu", "type": "news", "articles": [
-                {"title": "a", "url": "https://a"}, {"title": "b", "url": "https://b"}]}}), "1 to 1 articles"),
-            (serde_json::json!({"welcome": {"type": "news", "articles": [{"title": "a", "url": "ftp://a"}]}}), "http(s) URL"),
-            (serde_json::json!({"on": "never", "tags": ["a"]}), "unknown variant"),
-            (serde_json::json!({"welcome": {"type": "text", "content": "x".repeat(2049)}}), "2048 bytes"),
+            (
+                serde_json::json!({"tags": ["x".repeat(31)]}),
+                "at most 30 bytes",
+            ),
+            (
+                serde_json::json!({"tags": (0..21).map(|i| i.to_string()).collect::<Vec<_>>()}),
+                "at most 20 tags",
+            ),
+            (
+                serde_json::json!({"welcome": {"type": "text"}}),
+                "needs content",
+            ),
+            (
+                serde_json::json!({"welcome": {"type": "text", "content": "a", "media_id": "m"}}),
+                "media_id does not belong",
+            ),
+            (
+                serde_json::json!({"welcome": {"type": "miniprogrampage", "miniprogram": {"title": "t", "appid": "a", "pagepath": "p", "thumb_media_id": "m"}}}),
+                "only be sent via kefu",
+            ),
+            (
+                serde_json::json!({"welcome": {"via": "kefu", "type": "news", "articles": [
+                {"title": "a", "url": "https://a"}, {"title": "b", "url": "https://b"}]}}),
+                "exactly 1 article",
+            ),
+            (
+                serde_json::json!({"welcome": {"type": "news", "articles": [{"title": "a", "url": "ftp://a"}]}}),
+                "http(s) URL",
+            ),
+            (
+                serde_json::json!({"on": "never", "tags": ["a"]}),
+                "unknown variant",
+            ),
+            (
+                serde_json::json!({"welcome": {"type": "text", "content": "x".repeat(2049)}}),
+                "2048 bytes",
+            ),
         ];
         for (body, expected) in cases {
             let err = parse(body.clone()).unwrap_err();

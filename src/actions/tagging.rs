@@ -39,8 +39,13 @@ fn classify(e: &WeChatError) -> Pair {
     use crate::wechat::error::*;
     match e.errcode() {
         Some(ERR_QUOTA) => Pair::Quota(e.to_string()),
-        Some(c @ (ERR_TOO_MANY_TAGS | ERR_TAG_NAME_TOO_LONG | ERR_USER_TOO_MANY_TAGS
-        | ERR_INVALID_OPENID | ERR_TAG_NOT_FOUND)) => Pair::Refused(c, e.to_string()),
+        Some(
+            c @ (ERR_TOO_MANY_TAGS
+            | ERR_TAG_NAME_TOO_LONG
+            | ERR_USER_TAG_LIMIT
+            | ERR_INVALID_OPENID
+            | ERR_INVALID_TAG_ID),
+        ) => Pair::Refused(c, e.to_string()),
         code => Pair::Failed(code, e.to_string()),
     }
 }
@@ -54,7 +59,11 @@ pub struct Tagging {
 
 impl Tagging {
     /// Tags through the accounts' WeChat, gathering jobs for `gather`.
-    pub fn new(db: DatabaseConnection, accounts: Arc<Accounts>, gather: std::time::Duration) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        accounts: Arc<Accounts>,
+        gather: std::time::Duration,
+    ) -> Self {
         Self {
             db,
             accounts,
@@ -97,15 +106,17 @@ impl Runner for Tagging {
 /// A job's tags, from its actions snapshot.
 fn tags_of(job: &Job) -> Result<Vec<String>, String> {
     let payload = job.payload.as_deref().ok_or("the job carries no actions")?;
-    let actions: Actions =
-        serde_json::from_str(payload).map_err(|e| format!("the job's actions cannot be read: {e}"))?;
+    let actions: Actions = serde_json::from_str(payload)
+        .map_err(|e| format!("the job's actions cannot be read: {e}"))?;
     Ok(actions.tags)
 }
 
 impl Tagging {
     async fn run_account(&self, account_id: i64, jobs: Vec<Job>) -> Vec<Ran> {
         let everyone = |outcome: Outcome| -> Vec<Ran> {
-            jobs.iter().map(|j| Ran::new(j.id, outcome.clone())).collect()
+            jobs.iter()
+                .map(|j| Ran::new(j.id, outcome.clone()))
+                .collect()
         };
         let Some(account) = self.accounts.by_id(account_id) else {
             return everyone(Outcome::Dead {
@@ -218,7 +229,10 @@ impl Tagging {
                 for (openid, pair) in self.tag_chunk(&wechat, &account.appid, tag_id, chunk).await {
                     if matches!(pair, Pair::Tagged) {
                         let job_id = followers.get(&openid).copied();
-                        if let Err(e) = self.mirror_tagging(account_id, &openid, tag_id, job_id).await {
+                        if let Err(e) = self
+                            .mirror_tagging(account_id, &openid, tag_id, job_id)
+                            .await
+                        {
                             tracing::warn!(error.message = %e, "a tagging could not be mirrored");
                         }
                     }
@@ -262,7 +276,11 @@ impl Tagging {
         match call(chunk.to_vec()).await {
             Ok(()) => chunk.iter().map(|o| (o.clone(), Pair::Tagged)).collect(),
             Err(e) if chunk.len() > 1 && matches!(classify(&e), Pair::Refused(..)) => {
-                tracing::info!(errcode = e.errcode(), followers = chunk.len(), "batch tagging refused; tagging the followers one by one");
+                tracing::info!(
+                    errcode = e.errcode(),
+                    followers = chunk.len(),
+                    "batch tagging refused; tagging the followers one by one"
+                );
                 let mut out = Vec::new();
                 for openid in chunk {
                     let pair = match call(vec![openid.clone()]).await {
@@ -309,12 +327,20 @@ impl Tagging {
             };
             match created {
                 Ok(tag) => {
-                    tracing::info!(account_id, tag = name, tag_id = tag.id, "tag created at WeChat");
+                    tracing::info!(
+                        account_id,
+                        tag = name,
+                        tag_id = tag.id,
+                        "tag created at WeChat"
+                    );
                     self.mirror_tag(account_id, tag.id, name).await?;
                     known.insert((*name).to_owned(), tag.id);
                     ids.insert(*name, Ok(tag.id));
                 }
-                Err(e) if e.errcode() == Some(crate::wechat::error::ERR_TAG_NAME_EXISTS) && !synced => {
+                Err(e)
+                    if e.errcode() == Some(crate::wechat::error::ERR_TAG_NAME_EXISTS)
+                        && !synced =>
+                {
                     synced = true;
                     let result = match wechat {
                         WeChat::Live(live) => {
@@ -331,10 +357,12 @@ impl Tagging {
                             }
                             ids.insert(
                                 *name,
-                                known
-                                    .get(*name)
-                                    .copied()
-                                    .ok_or_else(|| Pair::Failed(Some(45157), format!("tag {name:?} exists at WeChat but is not listed"))),
+                                known.get(*name).copied().ok_or_else(|| {
+                                    Pair::Failed(
+                                        Some(45157),
+                                        format!("tag {name:?} exists at WeChat but is not listed"),
+                                    )
+                                }),
                             );
                         }
                         Err(e) => {
@@ -450,7 +478,9 @@ impl Tagging {
 fn next_wechat_day_ms() -> i64 {
     let tz = chrono_tz::Asia::Shanghai;
     let today = Utc::now().with_timezone(&tz).date_naive();
-    let midnight = (today + Days::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default();
+    let midnight = (today + Days::days(1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default();
     tz.from_local_datetime(&midnight)
         .earliest()
         .map_or_else(|| now_ms() + 86_400_000, |t| t.timestamp_millis())
@@ -469,7 +499,9 @@ fn job_outcome(results: &[(&String, &Pair)]) -> Outcome {
             code: *code,
         };
     }
-    if let Some((name, Pair::Quota(error))) = results.iter().find(|(_, p)| matches!(p, Pair::Quota(_))) {
+    if let Some((name, Pair::Quota(error))) =
+        results.iter().find(|(_, p)| matches!(p, Pair::Quota(_)))
+    {
         return Outcome::RetryAt {
             error: describe(name, error),
             code: Some(crate::wechat::error::ERR_QUOTA),
@@ -485,7 +517,11 @@ fn job_outcome(results: &[(&String, &Pair)]) -> Outcome {
         .collect();
     match refused.first() {
         Some((_, code)) => Outcome::Dead {
-            error: refused.iter().map(|(e, _)| e.as_str()).collect::<Vec<_>>().join("; "),
+            error: refused
+                .iter()
+                .map(|(e, _)| e.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
             code: Some(*code),
         },
         None => Outcome::Done { code: None },

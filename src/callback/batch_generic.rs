@@ -104,8 +104,12 @@ pub async fn commit(
             now_ms.into(),
             (now_ms + tag_gather_ms).into(),
         ];
-        txn.execute_raw(Statement::from_sql_and_values(backend, &*STORE_JOBS, params))
-            .await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            &*STORE_JOBS,
+            params,
+        ))
+        .await?;
     }
     txn.commit().await?;
     Ok(stored)

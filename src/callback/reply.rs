@@ -19,11 +19,10 @@ pub fn answer(push: &ReplyTo, stored: &Stored, token: &str) -> String {
     };
     // Stored as JSON; a plain text (written by a release before replies became JSON, during
     // a rolling upgrade) is a text reply.
-    let reply = serde_json::from_str::<PassiveReply>(stored_reply).unwrap_or_else(|_| {
-        PassiveReply::Text {
+    let reply =
+        serde_json::from_str::<PassiveReply>(stored_reply).unwrap_or_else(|_| PassiveReply::Text {
             content: stored_reply.to_owned(),
-        }
-    });
+        });
     let xml = reply.render(&push.openid, &push.account, push.timestamp);
     match &push.mode {
         Mode::Plain => xml,

@@ -261,8 +261,8 @@ impl Committer {
             COMMIT_DEADLINE,
             commit_with_retries(&self.db, &events, self.tag_gather_ms),
         )
-            .await
-            .unwrap_or(Err(None));
+        .await
+        .unwrap_or(Err(None));
         match result {
             Ok(outcomes) => {
                 if outcomes.iter().flatten().any(|o| !o.duplicate) {
@@ -390,12 +390,13 @@ pub async fn commit(
     metrics::counter!("qrscene_callback_batch_splits_total").increment(1);
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
-        let outcome = commit_batch(db, &[*event], tag_gather_ms).await.and_then(|stored| {
-            stored
-                .into_iter()
-                .next()
-                .ok_or_else(|| DbErr::Custom(format!("event {} has no outcome", event.dedup_key)))
-        });
+        let outcome = commit_batch(db, &[*event], tag_gather_ms)
+            .await
+            .and_then(|stored| {
+                stored.into_iter().next().ok_or_else(|| {
+                    DbErr::Custom(format!("event {} has no outcome", event.dedup_key))
+                })
+            });
         outcomes.push(outcome.map_err(|e| {
             tracing::error!(error.message = %e, error.cause_chain = ?e, key = %event.dedup_key, "event not stored");
             StoreError::Database(Arc::new(e))

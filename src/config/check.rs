@@ -103,7 +103,10 @@ impl Settings {
             (self.outbox_poll_ms, "QRSCENE_OUTBOX_POLL_MS"),
             (self.outbox_retention_days, "QRSCENE_OUTBOX_RETENTION_DAYS"),
             (self.webhook_timeout_ms, "QRSCENE_WEBHOOK_TIMEOUT_MS"),
-            (self.webhook_disable_after_hours, "QRSCENE_WEBHOOK_DISABLE_AFTER_HOURS"),
+            (
+                self.webhook_disable_after_hours,
+                "QRSCENE_WEBHOOK_DISABLE_AFTER_HOURS",
+            ),
             (self.body_timeout_ms, "QRSCENE_BODY_TIMEOUT_MS"),
             (self.wechat_timeout_ms, "WECHAT_TIMEOUT_MS"),
         ] {

@@ -37,7 +37,10 @@ pub(super) const ENV_KEYS: &[(&str, &str)] = &[
     ("QRSCENE_TAG_GATHER_MS", "tag_gather_ms"),
     ("QRSCENE_WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private"),
     ("QRSCENE_WEBHOOK_TIMEOUT_MS", "webhook_timeout_ms"),
-    ("QRSCENE_WEBHOOK_DISABLE_AFTER_HOURS", "webhook_disable_after_hours"),
+    (
+        "QRSCENE_WEBHOOK_DISABLE_AFTER_HOURS",
+        "webhook_disable_after_hours",
+    ),
     #[cfg(feature = "bench")]
     ("QRSCENE_BENCH_ROUTES", "bench_routes"),
     ("QRSCENE_EVENT_COMMITTERS", "event_committers"),

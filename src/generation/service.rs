@@ -14,9 +14,9 @@ use sea_orm::{
 use super::error::GenerationError;
 use super::legacy::LegacyRequest;
 use super::request::{NewGeneration, Payload};
-use crate::actions::spec::{StoredActions, text_reply_json};
 use super::scene_key;
 use crate::accounts::Account;
+use crate::actions::spec::{StoredActions, text_reply_json};
 use crate::paging::PageRequest;
 use crate::wechat::error::WeChatError;
 use crate::wechat::qrcode::{

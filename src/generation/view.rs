@@ -147,7 +147,10 @@ impl GenerationView {
             payload: m.payload,
             activity_id: m.activity_id,
             reply: m.reply.as_deref().and_then(reply_text),
-            actions: m.actions.as_deref().and_then(|a| serde_json::from_str(a).ok()),
+            actions: m
+                .actions
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok()),
             errcode: m.errcode,
             errmsg: m.errmsg,
             created_at: m.created_at,

@@ -141,9 +141,11 @@ fn settle(job: &Job, outcome: &Outcome, policy: &Policy, base: Duration, now_ms:
         Outcome::Done { code } => finished(state::DONE, None, *code),
         Outcome::Dead { error, code } => finished(state::DEAD, Some(error.clone()), *code),
         Outcome::Dropped { reason } => finished(state::DROPPED, Some(reason.clone()), None),
-        Outcome::Retry { error, code } => {
-            again(policy.next_attempt(job.attempts, base, now_ms), error, *code)
-        }
+        Outcome::Retry { error, code } => again(
+            policy.next_attempt(job.attempts, base, now_ms),
+            error,
+            *code,
+        ),
         Outcome::RetryAt { error, code, at_ms } => {
             let at = (job.attempts < policy.max_attempts).then_some(*at_ms);
             again(at, error, *code)
@@ -270,7 +272,13 @@ mod tests {
             1_000,
         );
         assert_eq!((s.state, s.run_after_ms), (state::PENDING, 9_000));
-        let s = settle(&job(2, None), &Outcome::Done { code: Some(200) }, &policy(), base, 5);
+        let s = settle(
+            &job(2, None),
+            &Outcome::Done { code: Some(200) },
+            &policy(),
+            base,
+            5,
+        );
         assert!(s.finished && s.state == state::DONE && s.error.is_none());
     }
 }

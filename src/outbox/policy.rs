@@ -32,7 +32,9 @@ impl Policy {
         if attempts >= self.max_attempts {
             return None;
         }
-        let exponent = u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(30);
+        let exponent = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(0)
+            .min(30);
         let delay = base
             .saturating_mul(2u32.saturating_pow(exponent))
             .min(self.max_backoff);

@@ -138,7 +138,11 @@ pub async fn list<C: ConnectionTrait>(db: &C, filter: &Filter) -> Result<Vec<Job
         bind("kind = ?", kind.clone().into(), &mut conditions);
     }
     if let Some(webhook) = filter.webhook {
-        bind("kind = 'webhook' AND subject_id = ?", webhook.into(), &mut conditions);
+        bind(
+            "kind = 'webhook' AND subject_id = ?",
+            webhook.into(),
+            &mut conditions,
+        );
     }
     if let Some(before) = filter.before {
         bind("id < ?", before.into(), &mut conditions);

@@ -125,11 +125,11 @@ impl Worker {
                 }
                 continue;
             }
-            let ran = match tokio::time::timeout(policy.timeout, self.runner.run(jobs.clone())).await
-            {
-                Ok(ran) => ran,
-                Err(_) => timed_out(&jobs, policy.timeout),
-            };
+            let ran =
+                match tokio::time::timeout(policy.timeout, self.runner.run(jobs.clone())).await {
+                    Ok(ran) => ran,
+                    Err(_) => timed_out(&jobs, policy.timeout),
+                };
             if let Err(e) =
                 claim::record(&self.outbox.db, &jobs, ran, &policy, settings.retry_base).await
             {
@@ -161,11 +161,7 @@ fn timed_out(jobs: &[Job], timeout: Duration) -> Vec<Ran> {
 async fn sample(outbox: Outbox, token: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     let mut last_purge: Option<tokio::time::Instant> = None;
-    let kinds = [
-        super::kind::TAG,
-        super::kind::KEFU,
-        super::kind::WEBHOOK,
-    ];
+    let kinds = [super::kind::TAG, super::kind::KEFU, super::kind::WEBHOOK];
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -175,7 +171,11 @@ async fn sample(outbox: Outbox, token: CancellationToken) {
             Ok(counts) => {
                 let now = now_ms();
                 for kind in kinds {
-                    for state in [super::state::PENDING, super::state::RUNNING, super::state::DEAD] {
+                    for state in [
+                        super::state::PENDING,
+                        super::state::RUNNING,
+                        super::state::DEAD,
+                    ] {
                         let jobs = counts
                             .iter()
                             .find(|c| c.kind == kind && c.state == state)
@@ -197,11 +197,17 @@ async fn sample(outbox: Outbox, token: CancellationToken) {
         }
         if last_purge.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
             last_purge = Some(tokio::time::Instant::now());
-            let before = now_ms() - i64::try_from(outbox.settings.retention.as_millis()).unwrap_or(0);
+            let before =
+                now_ms() - i64::try_from(outbox.settings.retention.as_millis()).unwrap_or(0);
             match store::purge(&outbox.db, before).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(jobs = n, "finished outbox jobs past their retention deleted"),
-                Err(e) => tracing::warn!(error.message = %e, "finished outbox jobs could not be purged"),
+                Ok(n) => tracing::info!(
+                    jobs = n,
+                    "finished outbox jobs past their retention deleted"
+                ),
+                Err(e) => {
+                    tracing::warn!(error.message = %e, "finished outbox jobs could not be purged")
+                }
             }
         }
     }

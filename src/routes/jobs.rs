@@ -39,7 +39,11 @@ pub struct JobPage {
     pub next: Option<i64>,
 }
 
-fn one_of(field: &'static str, value: Option<String>, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+fn one_of(
+    field: &'static str,
+    value: Option<String>,
+    allowed: &[&str],
+) -> Result<Option<String>, ApiError> {
     match value {
         Some(v) if !allowed.contains(&v.as_str()) => Err(LimitError::new(
             field,

@@ -11,8 +11,8 @@ pub mod jobs;
 pub mod legacy;
 pub mod qrcodes;
 pub mod sandbox;
-pub mod tags;
 pub mod scans;
+pub mod tags;
 pub mod tokens;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};

@@ -2,7 +2,7 @@
 //! by its taggings), with the followers qrscene tagged with each.
 
 use actix_web::{HttpResponse, get, web};
-use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+use sea_orm::{FromQueryResult, Statement};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -67,7 +67,11 @@ fn push_subscribe(openid: &str, code: &Value, create_time: i64) -> String {
 async fn a_scan_through_a_tagged_code_tags_the_follower_once_although_wechat_retries() {
     let app = app().await;
     let appid = app.fake.appid();
-    let code = code(&app, json!({"kind": "temporary", "actions": {"tags": ["vip", "春季"]}})).await;
+    let code = code(
+        &app,
+        json!({"kind": "temporary", "actions": {"tags": ["vip", "春季"]}}),
+    )
+    .await;
     let xml = push_subscribe("oTagged", &code, now());
     for _ in 0..3 {
         // WeChat's retries: the same XML, signed anew.
@@ -86,7 +90,11 @@ async fn a_scan_through_a_tagged_code_tags_the_follower_once_although_wechat_ret
         let tag = tags.iter().find(|t| t.name == name).expect("tag created");
         assert!(user_tags.contains(&tag.id), "{name}: {user_tags:?}");
     }
-    assert_eq!(jobs(&app, "kind=tag").await.len(), 1, "one job for the retried push");
+    assert_eq!(
+        jobs(&app, "kind=tag").await.len(),
+        1,
+        "one job for the retried push"
+    );
     // The local mirror: both tags, one follower each.
     let mirrored: Value = app.get("/api/v1/tags").await.json().await.unwrap();
     let mirrored = mirrored.as_array().unwrap();
@@ -105,7 +113,11 @@ async fn one_hundred_and_twenty_followers_of_one_code_are_tagged_in_at_most_thre
     })
     .await;
     let appid = app.fake.appid();
-    let code = code(&app, json!({"kind": "temporary", "actions": {"tags": ["fair"], "on": "subscribe"}})).await;
+    let code = code(
+        &app,
+        json!({"kind": "temporary", "actions": {"tags": ["fair"], "on": "subscribe"}}),
+    )
+    .await;
     let t = now();
     let pushes: Vec<String> = (0..120)
         .map(|i| push_subscribe(&format!("oMany{i:03}"), &code, t))
@@ -119,7 +131,13 @@ async fn one_hundred_and_twenty_followers_of_one_code_are_tagged_in_at_most_thre
         .collect()
         .await;
     assert!(statuses.iter().all(|s| *s == 200));
-    wait_jobs(&app, "kind=tag&state=done&limit=500", 120, Duration::from_secs(20)).await;
+    wait_jobs(
+        &app,
+        "kind=tag&state=done&limit=500",
+        120,
+        Duration::from_secs(20),
+    )
+    .await;
     let calls = app.fake.batchtagging_calls(&appid);
     assert!(calls.len() <= 3, "{} calls", calls.len());
     assert!(calls.iter().all(|c| c.openids.len() <= 50));
@@ -133,14 +151,24 @@ async fn a_follower_with_twenty_tags_is_recorded_as_45059_and_not_retried() {
     let app = app().await;
     let appid = app.fake.appid();
     app.fake.set_user_tag_count(&appid, "oFull", 20);
-    let code = code(&app, json!({"kind": "temporary", "actions": {"tags": ["extra"]}})).await;
+    let code = code(
+        &app,
+        json!({"kind": "temporary", "actions": {"tags": ["extra"]}}),
+    )
+    .await;
     for openid in ["oFull", "oRoom"] {
-        Push::plain(&push_subscribe(openid, &code, now())).send(&app).await;
+        Push::plain(&push_subscribe(openid, &code, now()))
+            .send(&app)
+            .await;
     }
     let dead = wait_jobs(&app, "kind=tag&state=dead", 1, Duration::from_secs(10)).await;
     assert_eq!(dead[0]["openid"], "oFull");
     assert_eq!(dead[0]["last_code"], 45059);
-    assert!(dead[0]["last_error"].as_str().unwrap().contains("45059"), "{}", dead[0]);
+    assert!(
+        dead[0]["last_error"].as_str().unwrap().contains("45059"),
+        "{}",
+        dead[0]
+    );
     wait_jobs(&app, "kind=tag&state=done", 1, Duration::from_secs(10)).await;
     let calls_then = app.fake.batchtagging_calls(&appid).len();
     // Several retry periods later: still dead after its single attempt, no more calls.
@@ -153,12 +181,18 @@ async fn a_follower_with_twenty_tags_is_recorded_as_45059_and_not_retried() {
 
     // Retrying by hand runs it again (and WeChat refuses again).
     let id = dead[0]["id"].as_i64().unwrap();
-    let response = app.post(&format!("/api/v1/jobs/{id}/retry"), &json!({})).await;
+    let response = app
+        .post(&format!("/api/v1/jobs/{id}/retry"), &json!({}))
+        .await;
     assert_eq!(response.status(), 200);
     let retried: Value = response.json().await.unwrap();
     assert_eq!(retried["state"], "pending");
-    let done_id = jobs(&app, "kind=tag&state=done").await[0]["id"].as_i64().unwrap();
-    let response = app.post(&format!("/api/v1/jobs/{done_id}/retry"), &json!({})).await;
+    let done_id = jobs(&app, "kind=tag&state=done").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let response = app
+        .post(&format!("/api/v1/jobs/{done_id}/retry"), &json!({}))
+        .await;
     assert_eq!(response.status(), 409);
     let response = app.post("/api/v1/jobs/999999/retry", &json!({})).await;
     assert_eq!(response.status(), 404);
@@ -193,7 +227,12 @@ async fn a_kefu_welcome_goes_out_once_and_never_after_its_minute() {
     Push::plain(&late).send(&app).await;
     let dropped = wait_jobs(&app, "kind=kefu&state=dropped", 1, Duration::from_secs(10)).await;
     assert_eq!(dropped[0]["openid"], "oLate");
-    assert!(dropped[0]["last_error"].as_str().unwrap().contains("minute"));
+    assert!(
+        dropped[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("minute")
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.fake.kefu_messages(&appid).len(), 1);
 }
@@ -206,8 +245,13 @@ async fn welcomes_as_passive_replies_can_be_images_and_news() {
         json!({"kind": "temporary", "actions": {"welcome": {"type": "image", "media_id": "MEDIA_1"}}}),
     )
     .await;
-    let (_, body) = Push::plain(&push_subscribe("oImg", &image, now())).send(&app).await;
-    assert!(body.contains("<MsgType><![CDATA[image]]></MsgType>"), "{body}");
+    let (_, body) = Push::plain(&push_subscribe("oImg", &image, now()))
+        .send(&app)
+        .await;
+    assert!(
+        body.contains("<MsgType><![CDATA[image]]></MsgType>"),
+        "{body}"
+    );
     assert!(body.contains("MEDIA_1"), "{body}");
     let news = code(
         &app,
@@ -217,13 +261,23 @@ async fn welcomes_as_passive_replies_can_be_images_and_news() {
     )
     .await;
     // `on: scan`: a new follower gets nothing, a returning one the news.
-    let (_, body) = Push::plain(&push_subscribe("oNews", &news, now())).send(&app).await;
-    assert_eq!(body, "success");
-    let (_, body) = Push::plain(&scan("oNews", now() + 1, news["scene_str"].as_str().unwrap(), None))
+    let (_, body) = Push::plain(&push_subscribe("oNews", &news, now()))
         .send(&app)
         .await;
+    assert_eq!(body, "success");
+    let (_, body) = Push::plain(&scan(
+        "oNews",
+        now() + 1,
+        news["scene_str"].as_str().unwrap(),
+        None,
+    ))
+    .send(&app)
+    .await;
     assert!(body.contains("<ArticleCount>2</ArticleCount>"), "{body}");
-    assert!(body.contains("春季 fair") && body.contains("https://example.com/b"), "{body}");
+    assert!(
+        body.contains("春季 fair") && body.contains("https://example.com/b"),
+        "{body}"
+    );
     // The stored code shows its actions.
     let got: Value = app
         .get(&format!("/api/v1/qrcodes/{}", news["id"]))
@@ -246,28 +300,53 @@ async fn activity_actions_apply_to_its_codes_without_actions_of_their_own() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let plain = code(&app, json!({"kind": "temporary", "payload": {"activity_id": "SPRING"}})).await;
+    let plain = code(
+        &app,
+        json!({"kind": "temporary", "payload": {"activity_id": "SPRING"}}),
+    )
+    .await;
     let own = code(
         &app,
         json!({"kind": "temporary", "payload": {"activity_id": "SPRING"}, "reply": "mine"}),
     )
     .await;
     // Subscribe: not triggered (`on: scan`).
-    let (_, body) = Push::plain(&push_subscribe("oAct", &plain, now())).send(&app).await;
+    let (_, body) = Push::plain(&push_subscribe("oAct", &plain, now()))
+        .send(&app)
+        .await;
     assert_eq!(body, "success");
-    let (_, body) = Push::plain(&scan("oAct", now() + 1, plain["scene_str"].as_str().unwrap(), None))
-        .send(&app)
-        .await;
+    let (_, body) = Push::plain(&scan(
+        "oAct",
+        now() + 1,
+        plain["scene_str"].as_str().unwrap(),
+        None,
+    ))
+    .send(&app)
+    .await;
     assert!(body.contains("again!"), "{body}");
-    let (_, body) = Push::plain(&scan("oAct", now() + 2, own["scene_str"].as_str().unwrap(), None))
-        .send(&app)
-        .await;
+    let (_, body) = Push::plain(&scan(
+        "oAct",
+        now() + 2,
+        own["scene_str"].as_str().unwrap(),
+        None,
+    ))
+    .send(&app)
+    .await;
     assert!(body.contains("mine"), "the code's own reply wins: {body}");
     let done = wait_jobs(&app, "kind=tag&state=done", 1, Duration::from_secs(10)).await;
-    assert_eq!(done.len(), 1, "only the code without actions tags: {done:#?}");
+    assert_eq!(
+        done.len(),
+        1,
+        "only the code without actions tags: {done:#?}"
+    );
     assert_eq!(done[0]["subject_id"], plain["id"]);
 
-    let got: Value = app.get("/api/v1/activities/SPRING/actions").await.json().await.unwrap();
+    let got: Value = app
+        .get("/api/v1/activities/SPRING/actions")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["tags"], json!(["spring"]));
     let delete = |path: &'static str| {
         app.http
@@ -275,18 +354,42 @@ async fn activity_actions_apply_to_its_codes_without_actions_of_their_own() {
             .bearer_auth(KEY)
             .send()
     };
-    assert_eq!(delete("/api/v1/activities/SPRING/actions").await.unwrap().status(), 204);
-    assert_eq!(delete("/api/v1/activities/SPRING/actions").await.unwrap().status(), 404);
-    assert_eq!(app.get("/api/v1/activities/SPRING/actions").await.status(), 404);
+    assert_eq!(
+        delete("/api/v1/activities/SPRING/actions")
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        delete("/api/v1/activities/SPRING/actions")
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get("/api/v1/activities/SPRING/actions").await.status(),
+        404
+    );
 }
 
 #[tokio::test]
 async fn bad_actions_are_refused_with_the_field_and_legacy_codes_take_actions() {
     let app = app().await;
     let cases = [
-        (json!({"kind": "temporary", "actions": {"tags": ["x".repeat(31)]}}), "actions.tags"),
-        (json!({"kind": "temporary", "reply": "a", "actions": {"welcome": {"type": "text", "content": "b"}}}), "reply"),
-        (json!({"kind": "temporary", "actions": {"welcome": {"via": "kefu", "type": "image"}}}), "actions.welcome"),
+        (
+            json!({"kind": "temporary", "actions": {"tags": ["x".repeat(31)]}}),
+            "actions.tags",
+        ),
+        (
+            json!({"kind": "temporary", "reply": "a", "actions": {"welcome": {"type": "text", "content": "b"}}}),
+            "reply",
+        ),
+        (
+            json!({"kind": "temporary", "actions": {"welcome": {"via": "kefu", "type": "image"}}}),
+            "actions.welcome",
+        ),
         (json!({"kind": "temporary", "actions": {}}), "actions"),
     ];
     for (body, field) in cases {
@@ -294,7 +397,10 @@ async fn bad_actions_are_refused_with_the_field_and_legacy_codes_take_actions() 
         assert_eq!(status, 400, "{body}: {answer}");
         assert_eq!(answer["field"], field, "{body}: {answer}");
     }
-    assert!(app.log().await.is_empty(), "nothing is stored for a refused request");
+    assert!(
+        app.log().await.is_empty(),
+        "nothing is stored for a refused request"
+    );
 
     let legacy = app
         .post(

@@ -88,7 +88,7 @@ async fn a_batch_the_database_refuses_is_stored_one_by_one_and_only_the_culprit_
     // Postgres enforces and SQLite does not.
     let mut culprit = parse(subscribe("oCulprit", t, None, None));
     culprit.account = "g".repeat(65);
-    let outcomes = store::commit(&app.db, &[&first, &culprit, &second])
+    let outcomes = store::commit(&app.db, &[&first, &culprit, &second], 2_000)
         .await
         .expect("not a conflict");
     assert_eq!(outcomes.len(), 3);

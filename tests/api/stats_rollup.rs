@@ -133,6 +133,10 @@ impl Seeder {
                     errmsg: Set(None),
                     api_key: Set(None),
                     reply: Set(None),
+                    actions: Set(None),
+                    actions_on: Set(None),
+                    action_tags: Set(false),
+                    action_kefu: Set(false),
                     created_at: Set(base() - Duration::days(1)),
                 };
                 let id = entity::qr_generation::Entity::insert(row)

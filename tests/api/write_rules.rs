@@ -387,9 +387,9 @@ async fn a_busy_database_is_a_conflict_to_retry_not_a_batch_to_split() {
         })
         .collect();
     let batch: Vec<&IncomingEvent> = events.iter().collect();
-    let result = store::commit(&db, &batch).await;
+    let result = store::commit(&db, &batch, 2_000).await;
     assert!(result.is_err(), "split instead of retried: {result:?}");
     lock.rollback().await.unwrap();
-    let stored = store::commit(&db, &batch).await.unwrap();
+    let stored = store::commit(&db, &batch, 2_000).await.unwrap();
     assert!(stored.iter().all(Result::is_ok));
 }

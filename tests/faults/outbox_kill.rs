@@ -131,7 +131,12 @@ async fn a_killed_instance_s_claimed_jobs_are_finished_by_another_once() {
     let followers: Vec<String> = (0..60).map(|i| format!("oKill{i:02}")).collect();
     let t = now();
     for openid in &followers {
-        let xml = subscribe(openid, t, code["scene_str"].as_str(), code["ticket"].as_str());
+        let xml = subscribe(
+            openid,
+            t,
+            code["scene_str"].as_str(),
+            code["ticket"].as_str(),
+        );
         assert_eq!(a.push(&xml).await, 200);
     }
     let db = database.connect().await;
@@ -142,7 +147,10 @@ async fn a_killed_instance_s_claimed_jobs_are_finished_by_another_once() {
         if jobs.len() == 60 && jobs.iter().all(|j| j.state == "running") {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "A never claimed the jobs: {jobs:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "A never claimed the jobs: {jobs:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(tag_jobs(&db).await[0].claimed_by.is_some());
@@ -154,7 +162,10 @@ async fn a_killed_instance_s_claimed_jobs_are_finished_by_another_once() {
         let jobs = tag_jobs(&db).await;
         if jobs.iter().all(|j| j.state == "done") {
             assert_eq!(jobs.len(), 60, "nothing lost");
-            assert!(jobs.iter().all(|j| j.attempts == 2), "claimed twice each: {jobs:?}");
+            assert!(
+                jobs.iter().all(|j| j.attempts == 2),
+                "claimed twice each: {jobs:?}"
+            );
             break;
         }
         assert!(
@@ -174,13 +185,14 @@ async fn a_killed_instance_s_claimed_jobs_are_finished_by_another_once() {
     let calls = fake.batchtagging_calls(&appid).len();
     tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
     assert_eq!(fake.batchtagging_calls(&appid).len(), calls);
-    let mirrored: Vec<sea_orm::JsonValue> = sea_orm::JsonValue::find_by_statement(Statement::from_string(
-        db.get_database_backend(),
-        "SELECT COUNT(*) AS n FROM follower_tag",
-    ))
-    .all(&db)
-    .await
-    .unwrap();
+    let mirrored: Vec<sea_orm::JsonValue> =
+        sea_orm::JsonValue::find_by_statement(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM follower_tag",
+        ))
+        .all(&db)
+        .await
+        .unwrap();
     assert_eq!(mirrored[0]["n"], 60);
     drop(b);
 }
