@@ -125,11 +125,13 @@ impl Worker {
                 }
                 continue;
             }
-            let ran =
-                match tokio::time::timeout(policy.timeout, self.runner.run(jobs.clone())).await {
-                    Ok(ran) => ran,
-                    Err(_) => timed_out(&jobs, policy.timeout),
-                };
+            // A run ends well inside its lease, so that no other worker claims its jobs
+            // while it still runs.
+            let timeout = policy.timeout.min(settings.lease.mul_f64(0.8));
+            let ran = match tokio::time::timeout(timeout, self.runner.run(jobs.clone())).await {
+                Ok(ran) => ran,
+                Err(_) => timed_out(&jobs, timeout),
+            };
             if let Err(e) =
                 claim::record(&self.outbox.db, &jobs, ran, &policy, settings.retry_base).await
             {

@@ -15,7 +15,7 @@ use crate::push::{Push, now, subscribe};
 use crate::support::required;
 
 const BIN: &str = env!("CARGO_BIN_EXE_qrscene");
-const LEASE_MS: u64 = 3_000;
+const LEASE_MS: u64 = 10_000;
 
 struct Server {
     child: Child,
@@ -43,8 +43,9 @@ impl Server {
             .env("QRSCENE_OUTBOX_LEASE_MS", LEASE_MS.to_string())
             .env("QRSCENE_OUTBOX_POLL_MS", "100")
             .env("QRSCENE_OUTBOX_RETRY_BASE_MS", "200")
-            .env("QRSCENE_TAG_GATHER_MS", "300")
+            .env("QRSCENE_TAG_GATHER_MS", "3000")
             .env("QRSCENE_STATS_REFRESH_MS", "0")
+            .env("WECHAT_TIMEOUT_MS", "20000")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -111,6 +112,7 @@ async fn a_killed_instance_s_claimed_jobs_are_finished_by_another_once() {
     ) else {
         return;
     };
+    qrscene::wechat::client::install_crypto_provider();
     let database = TestDb::postgres(base).await;
     let appid = new_appid();
     let fake = FakeWeChat::start(&appid, SECRET).await.unwrap();
@@ -127,7 +129,8 @@ async fn a_killed_instance_s_claimed_jobs_are_finished_by_another_once() {
     };
     assert_eq!(status, 201, "{code}");
     // A's tagging call hangs at WeChat until A is gone.
-    fake.delay_next(Endpoint::BatchTagging, Duration::from_secs(30), 1);
+    // (8 s: over when B claims the jobs again, so that the fake has recorded it by then.)
+    fake.delay_next(Endpoint::BatchTagging, Duration::from_secs(8), 1);
     let followers: Vec<String> = (0..60).map(|i| format!("oKill{i:02}")).collect();
     let t = now();
     for openid in &followers {
