@@ -219,6 +219,23 @@ impl Application {
         let bench_routes = false;
 
         let generations = web::Data::new(Generations::new(db.clone(), default_expire));
+        // The outbox and its runners (webhooks only in this branch: the lead wires the rest).
+        let outbox = crate::outbox::Outbox::new(
+            db.clone(),
+            crate::outbox::OutboxSettings {
+                lease: Duration::from_millis(settings.outbox_lease_ms),
+                retry_base: Duration::from_millis(settings.outbox_retry_base_ms),
+                poll: Duration::from_millis(settings.outbox_poll_ms),
+                retention: Duration::from_secs(settings.outbox_retention_days * 24 * 3600),
+                ..crate::outbox::OutboxSettings::default()
+            },
+        );
+        let webhook_runner = crate::webhooks::runner(
+            accounts.clone(),
+            &crate::webhooks::WebhookSettings::of(&settings),
+        )?;
+        outbox.start(vec![webhook_runner], &mut tasks);
+        let outbox = web::Data::new(outbox);
         let keys = web::Data::from(keys);
         let accounts = web::Data::from(accounts);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
@@ -257,7 +274,8 @@ impl Application {
                 .app_data(stats_zone.clone())
                 .app_data(bus.clone())
                 .app_data(self_callback.clone())
-                .app_data(replay.clone());
+                .app_data(replay.clone())
+                .app_data(outbox.clone());
             routes::mount(
                 app,
                 routes::Modes {
