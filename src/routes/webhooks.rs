@@ -299,13 +299,18 @@ pub async fn create(
     )
     .await?;
     tracing::info!(appid, webhook = row.id, "webhook created");
-    Ok(no_store(
-        HttpResponse::Created().json(WebhookView::of(row, appid, Some(secret))),
-    ))
+    Ok(no_store(HttpResponse::Created().json(WebhookView::of(
+        row,
+        appid,
+        Some(secret),
+    ))))
 }
 
 fn webhook_no_key() -> String {
-    format!("{}; webhook secrets are sealed with it too", SealError::NoKey)
+    format!(
+        "{}; webhook secrets are sealed with it too",
+        SealError::NoKey
+    )
 }
 
 /// The account's webhooks, newest first (without their secrets).
@@ -514,10 +519,7 @@ pub async fn deliveries(
     {
         return Err(crate::wechat::qrcode::LimitError::new(
             "state",
-            format!(
-                "must be one of {}, got {s:?}",
-                state::ALL.join(", ")
-            ),
+            format!("must be one of {}, got {s:?}", state::ALL.join(", ")),
         )
         .into());
     }
@@ -586,7 +588,11 @@ pub async fn replay(
         )));
     }
     nudge(outbox.as_ref());
-    tracing::info!(webhook = row.id, delivery = did, "webhook delivery replayed");
+    tracing::info!(
+        webhook = row.id,
+        delivery = did,
+        "webhook delivery replayed"
+    );
     let view = jobs::get(accounts.db(), did).await?.ok_or_else(not_found)?;
     Ok(HttpResponse::Accepted().json(DeliveryView::from(view)))
 }

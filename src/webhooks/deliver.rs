@@ -133,7 +133,8 @@ impl WebhookRunner {
             ));
         };
         let seed = body::seed_type(job.payload.as_deref());
-        let built = body::build(self.db(), job.account_id, appid, event_id, seed.as_deref()).await?;
+        let built =
+            body::build(self.db(), job.account_id, appid, event_id, seed.as_deref()).await?;
         Ok((built, true))
     }
 
@@ -206,7 +207,8 @@ impl WebhookRunner {
                 .await
                 .map(|()| None),
             _ => {
-                let after = i64::try_from(self.settings.disable_after.as_millis()).unwrap_or(i64::MAX);
+                let after =
+                    i64::try_from(self.settings.disable_after.as_millis()).unwrap_or(i64::MAX);
                 store::record_failure(self.db(), webhook.id, now, after).await
             }
         };
@@ -362,7 +364,9 @@ mod tests {
         let mut nominal = 0u64;
         for attempt in 1..MAX_ATTEMPTS {
             let exponent = u32::try_from(attempt - 1).unwrap().min(30);
-            let wait = base.saturating_mul(2u32.saturating_pow(exponent)).min(MAX_BACKOFF);
+            let wait = base
+                .saturating_mul(2u32.saturating_pow(exponent))
+                .min(MAX_BACKOFF);
             nominal += wait.as_secs();
             assert!(policy.next_attempt(attempt, base, 0).is_some());
         }

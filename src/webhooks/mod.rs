@@ -31,7 +31,13 @@ use crate::outbox::Runner;
 use crate::wechat::qrcode::LimitError;
 
 /// The event types a webhook may ask for.
-pub const EVENT_TYPES: [&str; 5] = ["scan", "subscribe", "unsubscribe", "binding.bound", "message"];
+pub const EVENT_TYPES: [&str; 5] = [
+    "scan",
+    "subscribe",
+    "unsubscribe",
+    "binding.bound",
+    "message",
+];
 /// Every event type, as asked for and as stored in `webhook.kinds`.
 pub const ALL: &str = "*";
 /// The type of a test delivery.
@@ -201,7 +207,10 @@ mod tests {
             ",binding.bound,"
         );
         assert_eq!(encode_events(&events(&["scan", "*"])).unwrap(), "*");
-        assert_eq!(decode_events(",scan,message,"), events(&["scan", "message"]));
+        assert_eq!(
+            decode_events(",scan,message,"),
+            events(&["scan", "message"])
+        );
         assert_eq!(decode_events("*"), events(&["*"]));
         let empty = encode_events(&[]).unwrap_err();
         assert_eq!(empty.field, "events");

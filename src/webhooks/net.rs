@@ -109,9 +109,8 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = resolved
                 .iter()
                 .copied()
@@ -223,7 +222,10 @@ mod tests {
         assert!(refused_literal(&url("http://[::1]/hook")).is_some());
         assert!(refused_literal(&url("http://[::ffff:192.168.0.1]/")).is_some());
         assert!(refused_literal(&url("https://8.8.8.8/")).is_none());
-        assert!(refused_literal(&url("https://localhost/")).is_none(), "names go to the resolver");
+        assert!(
+            refused_literal(&url("https://localhost/")).is_none(),
+            "names go to the resolver"
+        );
     }
 
     #[tokio::test]
@@ -234,6 +236,10 @@ mod tests {
         };
         let refusal = refusal(err.as_ref()).expect("a refusal");
         assert_eq!(refusal.host, "localhost");
-        assert!(refusal.to_string().contains("QRSCENE_WEBHOOK_ALLOW_PRIVATE"));
+        assert!(
+            refusal
+                .to_string()
+                .contains("QRSCENE_WEBHOOK_ALLOW_PRIVATE")
+        );
     }
 }

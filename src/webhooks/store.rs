@@ -314,7 +314,10 @@ pub async fn disabled_count<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
 ///
 /// # Errors
 /// A secret sealed with a key that is not configured, or the database failed.
-pub async fn reseal_all<C: ConnectionTrait>(db: &C, sealer: &Sealer) -> Result<usize, AccountError> {
+pub async fn reseal_all<C: ConnectionTrait>(
+    db: &C,
+    sealer: &Sealer,
+) -> Result<usize, AccountError> {
     #[derive(FromQueryResult)]
     struct Row {
         id: i64,

@@ -263,7 +263,10 @@ async fn webhooks_crud_shows_the_secret_once_and_hides_other_accounts() {
     let app = app_with(with_key).await;
     let a = app.fake.appid();
     let created = app
-        .new_webhook("https://crm.example.com/hooks", json!(["subscribe", "scan"]))
+        .new_webhook(
+            "https://crm.example.com/hooks",
+            json!(["subscribe", "scan"]),
+        )
         .await;
     let id = created["id"].as_i64().unwrap();
     let secret = created["secret"].as_str().unwrap().to_owned();
@@ -275,11 +278,17 @@ async fn webhooks_crud_shows_the_secret_once_and_hides_other_accounts() {
 
     // Never shown again, nor stored in clear.
     let (status, got) = app
-        .call(reqwest::Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{got}");
     assert!(got.get("secret").is_none(), "{got}");
-    let (_, list) = app.call(reqwest::Method::GET, "/api/v1/webhooks", None).await;
+    let (_, list) = app
+        .call(reqwest::Method::GET, "/api/v1/webhooks", None)
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
     assert!(!list.to_string().contains(&secret));
     let stored = app
@@ -293,7 +302,10 @@ async fn webhooks_crud_shows_the_secret_once_and_hides_other_accounts() {
         .unwrap();
     let sealed: String = stored.try_get("", "secret").unwrap();
     let kinds: String = stored.try_get("", "kinds").unwrap();
-    assert!(sealed.starts_with("v1:") && !sealed.contains(&secret[6..]), "{sealed}");
+    assert!(
+        sealed.starts_with("v1:") && !sealed.contains(&secret[6..]),
+        "{sealed}"
+    );
     assert_eq!(kinds, ",scan,subscribe,");
 
     // PATCH: url, events, enabled; enabling again clears the reason.
@@ -308,15 +320,20 @@ async fn webhooks_crud_shows_the_secret_once_and_hides_other_accounts() {
             .await
         }
     };
-    let (status, changed) = patch(json!({"url": "https://crm.example.com/v2", "events": ["*"], "enabled": false})).await;
+    let (status, changed) =
+        patch(json!({"url": "https://crm.example.com/v2", "events": ["*"], "enabled": false}))
+            .await;
     assert_eq!(status, 200, "{changed}");
     assert_eq!(changed["url"], json!("https://crm.example.com/v2"));
     assert_eq!(changed["events"], json!(["*"]));
     assert_eq!(changed["enabled"], json!(false));
     assert!(changed["disabled_reason"].is_string(), "{changed}");
-    app.sql(&format!("UPDATE webhook SET failing_since_ms = 1 WHERE id = {id}"))
-        .await;
-    let (_, changed) = patch(json!({"enabled": true, "events": ["binding.bound", "message"]})).await;
+    app.sql(&format!(
+        "UPDATE webhook SET failing_since_ms = 1 WHERE id = {id}"
+    ))
+    .await;
+    let (_, changed) =
+        patch(json!({"enabled": true, "events": ["binding.bound", "message"]})).await;
     assert_eq!(changed["enabled"], json!(true));
     assert_eq!(changed["disabled_reason"], Value::Null);
     assert_eq!(changed["failing_since"], Value::Null);
@@ -324,15 +341,28 @@ async fn webhooks_crud_shows_the_secret_once_and_hides_other_accounts() {
 
     // Validation names the bad value.
     for (body, needle) in [
-        (json!({"url": "https://x.example/", "events": ["scan", "click"]}), "click"),
+        (
+            json!({"url": "https://x.example/", "events": ["scan", "click"]}),
+            "click",
+        ),
         (json!({"url": "https://x.example/", "events": []}), "events"),
         (json!({"url": "ftp://x.example/", "events": ["*"]}), "ftp"),
-        (json!({"url": "https://u:p@x.example/", "events": ["*"]}), "credentials"),
+        (
+            json!({"url": "https://u:p@x.example/", "events": ["*"]}),
+            "credentials",
+        ),
         (json!({"url": "not a url", "events": ["*"]}), "url"),
-        (json!({"url": format!("https://x.example/{}", "a".repeat(2048)), "events": ["*"]}), "2048"),
+        (
+            json!({"url": format!("https://x.example/{}", "a".repeat(2048)), "events": ["*"]}),
+            "2048",
+        ),
     ] {
         let (status, error) = app
-            .call(reqwest::Method::POST, "/api/v1/webhooks", Some(body.clone()))
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/webhooks",
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(status, 400, "{body}: {error}");
         assert!(error.to_string().contains(needle), "{body}: {error}");
@@ -356,12 +386,36 @@ async fn webhooks_crud_shows_the_secret_once_and_hides_other_accounts() {
         .add_key(json!({"name": "crm-a", "role": "client", "accounts": [a]}))
         .await;
     for (method, path, body) in [
-        (reqwest::Method::GET, format!("/api/v1/webhooks/{other_id}"), None),
-        (reqwest::Method::PATCH, format!("/api/v1/webhooks/{other_id}"), Some(json!({"enabled": false}))),
-        (reqwest::Method::DELETE, format!("/api/v1/webhooks/{other_id}"), None),
-        (reqwest::Method::POST, format!("/api/v1/webhooks/{other_id}/test"), None),
-        (reqwest::Method::GET, format!("/api/v1/webhooks/{other_id}/deliveries"), None),
-        (reqwest::Method::POST, format!("/api/v1/webhooks/{other_id}/deliveries/1/replay"), None),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/webhooks/{other_id}"),
+            None,
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/api/v1/webhooks/{other_id}"),
+            Some(json!({"enabled": false})),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/api/v1/webhooks/{other_id}"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/webhooks/{other_id}/test"),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/webhooks/{other_id}/deliveries"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/webhooks/{other_id}/deliveries/1/replay"),
+            None,
+        ),
     ] {
         let (status, body) = app.send(method.clone(), &path, &only_a, body).await;
         assert_eq!(status, 404, "{method} {path}: {body}");
@@ -370,7 +424,11 @@ async fn webhooks_crud_shows_the_secret_once_and_hides_other_accounts() {
         .send(reqwest::Method::GET, "/api/v1/webhooks", &only_a, None)
         .await;
     assert_eq!(status, 200, "{mine}");
-    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "only A's: {mine}");
+    assert_eq!(
+        mine["items"].as_array().unwrap().len(),
+        1,
+        "only A's: {mine}"
+    );
     let (status, _) = app
         .send(
             reqwest::Method::GET,
@@ -383,11 +441,19 @@ async fn webhooks_crud_shows_the_secret_once_and_hides_other_accounts() {
 
     // DELETE: 204, then gone.
     let (status, _) = app
-        .call(reqwest::Method::DELETE, &format!("/api/v1/webhooks/{id}"), None)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let (status, _) = app
-        .call(reqwest::Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
 }
@@ -403,7 +469,13 @@ async fn without_a_master_key_webhooks_cannot_be_made() {
         )
         .await;
     assert_eq!(status, 503, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("QRSCENE_MASTER_KEY"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("QRSCENE_MASTER_KEY"),
+        "{body}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -418,7 +490,11 @@ async fn a_test_delivery_arrives_signed_and_replays_with_the_same_id_and_body() 
     let secret = created["secret"].as_str().unwrap();
 
     let (status, delivery) = app
-        .call(reqwest::Method::POST, &format!("/api/v1/webhooks/{id}/test"), None)
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            None,
+        )
         .await;
     assert_eq!(status, 202, "{delivery}");
     assert_eq!(delivery["webhook_id"], json!(id));
@@ -433,11 +509,20 @@ async fn a_test_delivery_arrives_signed_and_replays_with_the_same_id_and_body() 
     let first = &got[0];
     assert_eq!(first.id, format!("msg_{did}"));
     assert_eq!(delivery["message_id"], json!(first.id));
-    assert!(first.content_type.starts_with("application/json"), "{first:?}");
+    assert!(
+        first.content_type.starts_with("application/json"),
+        "{first:?}"
+    );
     let sent_at: i64 = first.timestamp.parse().expect("unix seconds");
     assert!((now() - sent_at).abs() < 60);
     assert!(
-        verify(secret, &first.id, &first.timestamp, &first.body, &first.signature),
+        verify(
+            secret,
+            &first.id,
+            &first.timestamp,
+            &first.body,
+            &first.signature
+        ),
         "{first:?}"
     );
     assert!(!verify(
@@ -475,7 +560,13 @@ async fn a_test_delivery_arrives_signed_and_replays_with_the_same_id_and_body() 
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[1].id, first.id);
     assert_eq!(got[1].body, first.body);
-    assert!(verify(secret, &got[1].id, &got[1].timestamp, &got[1].body, &got[1].signature));
+    assert!(verify(
+        secret,
+        &got[1].id,
+        &got[1].timestamp,
+        &got[1].body,
+        &got[1].signature
+    ));
 
     // A pending delivery cannot be replayed; a delivery of another webhook is not found.
     app.sql(&format!(
@@ -539,17 +630,20 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_it_is_back() {
         failing.len()
     );
     let log = app.deliveries(id).await;
-    assert!(
-        log.iter().all(|d| d["state"] != json!("done")),
-        "{log:#?}"
-    );
+    assert!(log.iter().all(|d| d["state"] != json!("done")), "{log:#?}");
     assert!(
         log.iter().any(|d| d["last_response_code"] == json!(503)
-            && d["last_error"].as_str().is_some_and(|e| e.contains("receiver down"))),
+            && d["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("receiver down"))),
         "{log:#?}"
     );
     let (_, webhook) = app
-        .call(reqwest::Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
         .await;
     assert!(webhook["failing_since"].is_string(), "{webhook}");
 
@@ -563,13 +657,24 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_it_is_back() {
         .filter(|g| g.status == 200)
         .map(|g| g.id.as_str())
         .collect();
-    assert_eq!(delivered.len(), events.len(), "distinct ids delivered: {delivered:?}");
+    assert_eq!(
+        delivered.len(),
+        events.len(),
+        "distinct ids delivered: {delivered:?}"
+    );
     // Every attempt of one id carried the same bytes, each validly signed.
     let mut bodies: BTreeMap<&str, &Vec<u8>> = BTreeMap::new();
     for g in &got {
-        assert!(verify(&secret, &g.id, &g.timestamp, &g.body, &g.signature), "{g:?}");
+        assert!(
+            verify(&secret, &g.id, &g.timestamp, &g.body, &g.signature),
+            "{g:?}"
+        );
         let first = bodies.entry(g.id.as_str()).or_insert(&g.body);
-        assert_eq!(*first, &g.body, "the body of {} changed between attempts", g.id);
+        assert_eq!(
+            *first, &g.body,
+            "the body of {} changed between attempts",
+            g.id
+        );
     }
     // The bodies: one per event, with the event, its code and the follower's first touch.
     let mut kinds = Vec::new();
@@ -590,14 +695,25 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_it_is_back() {
             assert_eq!(data["code"], Value::Null, "{body}");
         }
         if openid == "oHookA" {
-            assert_eq!(data["follower"]["first_code"]["activity_id"], json!("spring"), "{body}");
+            assert_eq!(
+                data["follower"]["first_code"]["activity_id"],
+                json!("spring"),
+                "{body}"
+            );
             assert!(data["follower"]["first_followed_at"].is_string(), "{body}");
         }
     }
     kinds.sort();
-    assert_eq!(kinds, ["scan", "scan", "subscribe", "subscribe", "unsubscribe"]);
+    assert_eq!(
+        kinds,
+        ["scan", "scan", "subscribe", "subscribe", "unsubscribe"]
+    );
     let (_, webhook) = app
-        .call(reqwest::Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
         .await;
     assert_eq!(webhook["failing_since"], Value::Null, "{webhook}");
     assert!(webhook["last_success_at"].is_string(), "{webhook}");
@@ -609,12 +725,19 @@ async fn private_addresses_are_refused_by_default() {
     let receiver = Receiver::start().await;
     let literal = app.new_webhook(&receiver.url, json!(["*"])).await;
     let named = app
-        .new_webhook(&format!("http://localhost:{}/hook", receiver.port), json!(["*"]))
+        .new_webhook(
+            &format!("http://localhost:{}/hook", receiver.port),
+            json!(["*"]),
+        )
         .await;
     for webhook in [&literal, &named] {
         let id = webhook["id"].as_i64().unwrap();
         let (status, _) = app
-            .call(reqwest::Method::POST, &format!("/api/v1/webhooks/{id}/test"), None)
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/webhooks/{id}/test"),
+                None,
+            )
             .await;
         assert_eq!(status, 202);
         let log = app.settled(id, 1).await;
@@ -638,10 +761,16 @@ async fn a_webhook_failing_past_the_threshold_is_disabled_and_shows_it() {
     let id = created["id"].as_i64().unwrap();
     // Failing for 73 hours already (the default threshold is 72).
     let since = chrono::Utc::now().timestamp_millis() - 73 * 3600 * 1000;
-    app.sql(&format!("UPDATE webhook SET failing_since_ms = {since} WHERE id = {id}"))
-        .await;
+    app.sql(&format!(
+        "UPDATE webhook SET failing_since_ms = {since} WHERE id = {id}"
+    ))
+    .await;
     let (status, _) = app
-        .call(reqwest::Method::POST, &format!("/api/v1/webhooks/{id}/test"), None)
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            None,
+        )
         .await;
     assert_eq!(status, 202);
     let log = app.settled(id, 1).await;
@@ -649,7 +778,11 @@ async fn a_webhook_failing_past_the_threshold_is_disabled_and_shows_it() {
     assert_eq!(log[0]["last_error"], json!("webhook disabled"), "{log:#?}");
 
     let (_, webhook) = app
-        .call(reqwest::Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
         .await;
     assert_eq!(webhook["enabled"], json!(false), "{webhook}");
     assert!(
@@ -667,10 +800,15 @@ async fn a_webhook_failing_past_the_threshold_is_disabled_and_shows_it() {
         "{metrics}"
     );
     assert!(
-        metrics.lines().any(|l| l.starts_with("qrscene_webhooks_disabled ")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("qrscene_webhooks_disabled ")),
         "{metrics}"
     );
-    assert!(metrics.contains("qrscene_webhook_deliveries_total"), "{metrics}");
+    assert!(
+        metrics.contains("qrscene_webhook_deliveries_total"),
+        "{metrics}"
+    );
 
     // Enabled again: not failing any more; the dead delivery replays and arrives.
     receiver.answer(200);
