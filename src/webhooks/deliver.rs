@@ -11,6 +11,7 @@
 //! event that is gone are dead (a dead delivery may be replayed).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, join_all};
@@ -58,6 +59,9 @@ pub struct WebhookRunner {
     accounts: Arc<Accounts>,
     http: reqwest::Client,
     settings: WebhookSettings,
+    /// Whether the metrics were described and the disabled gauge set (on the first run:
+    /// the metrics recorder may be installed after the runner is built).
+    started: AtomicBool,
 }
 
 impl WebhookRunner {
@@ -67,11 +71,11 @@ impl WebhookRunner {
     /// # Errors
     /// The HTTP client cannot be built.
     pub fn new(accounts: Arc<Accounts>, settings: &WebhookSettings) -> reqwest::Result<Self> {
-        describe();
         Ok(Self {
             accounts,
             http: net::client(settings)?,
             settings: settings.clone(),
+            started: AtomicBool::new(false),
         })
     }
 
@@ -243,7 +247,13 @@ impl Runner for WebhookRunner {
     }
 
     fn run(&self, jobs: Vec<Job>) -> BoxFuture<'_, Vec<Ran>> {
-        Box::pin(async move { join_all(jobs.into_iter().map(|job| self.deliver(job))).await })
+        Box::pin(async move {
+            if !self.started.swap(true, Ordering::Relaxed) {
+                describe();
+                refresh_disabled_gauge(self.db()).await;
+            }
+            join_all(jobs.into_iter().map(|job| self.deliver(job))).await
+        })
     }
 }
 
