@@ -194,6 +194,10 @@ impl Application {
                     outbox.settings().tag_gather,
                 )),
                 Arc::new(Kefu::new(accounts.clone())),
+                crate::webhooks::runner(
+                    accounts.clone(),
+                    &crate::webhooks::WebhookSettings::of(&settings),
+                )?,
             ],
             &mut tasks,
         );
@@ -219,22 +223,6 @@ impl Application {
         let bench_routes = false;
 
         let generations = web::Data::new(Generations::new(db.clone(), default_expire));
-        // The outbox and its runners (webhooks only in this branch: the lead wires the rest).
-        let outbox = crate::outbox::Outbox::new(
-            db.clone(),
-            crate::outbox::OutboxSettings {
-                lease: Duration::from_millis(settings.outbox_lease_ms),
-                retry_base: Duration::from_millis(settings.outbox_retry_base_ms),
-                poll: Duration::from_millis(settings.outbox_poll_ms),
-                retention: Duration::from_secs(settings.outbox_retention_days * 24 * 3600),
-                ..crate::outbox::OutboxSettings::default()
-            },
-        );
-        let webhook_runner = crate::webhooks::runner(
-            accounts.clone(),
-            &crate::webhooks::WebhookSettings::of(&settings),
-        )?;
-        outbox.start(vec![webhook_runner], &mut tasks);
         let outbox = web::Data::new(outbox);
         let keys = web::Data::from(keys);
         let accounts = web::Data::from(accounts);
