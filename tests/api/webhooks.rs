@@ -243,18 +243,6 @@ impl TestApp {
     }
 }
 
-/// Until the callback writes webhook jobs itself: one job per stored event, as it will.
-async fn enqueue_events(app: &TestApp, webhook: i64) {
-    let sql = format!(
-        "INSERT INTO outbox_job (account_id, kind, state, event_id, subject_id, openid, \
-            attempts, run_after_ms, created_ms, updated_ms) \
-        SELECT e.account_id, 'webhook', 'pending', e.id, {webhook}, e.openid, 0, 0, 0, 0 \
-        FROM wechat_event e WHERE NOT EXISTS (SELECT 1 FROM outbox_job j \
-            WHERE j.kind = 'webhook' AND j.subject_id = {webhook} AND j.event_id = e.id)"
-    );
-    app.sql(&sql).await;
-}
-
 // ---------------------------------------------------------------------------------------
 // The API.
 
@@ -600,6 +588,9 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_it_is_back() {
     let created = app.new_webhook(&receiver.url, json!(["*"])).await;
     let id = created["id"].as_i64().unwrap();
     let secret = created["secret"].as_str().unwrap().to_owned();
+    // Another webhook wants unsubscribes only.
+    let picky = Receiver::start().await;
+    let unsubscribes = app.new_webhook(&picky.url, json!(["unsubscribe"])).await;
 
     let (_, code) = app
         .create(json!({"kind": "temporary", "payload": {"activity_id": "spring"}}))
@@ -619,7 +610,6 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_it_is_back() {
     }
     let events = app.events().await;
     assert_eq!(events.len(), pushes.len());
-    enqueue_events(&app, id).await;
 
     // Down: attempts fail with 503 and are retried.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -717,6 +707,68 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_it_is_back() {
         .await;
     assert_eq!(webhook["failing_since"], Value::Null, "{webhook}");
     assert!(webhook["last_success_at"].is_string(), "{webhook}");
+
+    // The other webhook got the one unsubscribe, and nothing else.
+    let log = app.settled(unsubscribes["id"].as_i64().unwrap(), 1).await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    let got = picky.got();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].json()["type"], json!("unsubscribe"));
+    assert_eq!(got[0].json()["data"]["event"]["openid"], json!("oHookB"));
+}
+
+#[tokio::test]
+async fn the_first_valid_scan_of_a_binding_code_delivers_binding_bound() {
+    let app = app_with(with_key_and_loopback).await;
+    let receiver = Receiver::start().await;
+    let created = app
+        .new_webhook(&receiver.url, json!(["binding.bound"]))
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let (status, binding) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/bindings",
+            Some(json!({"external_user_id": "crm-7"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{binding}");
+    let code = &binding["qrcode"];
+    let (scene, ticket) = (code["scene_str"].as_str(), code["ticket"].as_str());
+    let t = now();
+    // The first scan binds; a second scanner binds nothing.
+    for xml in [
+        subscribe("oBinder", t, scene, ticket),
+        scan("oLate", t + 1, scene.unwrap(), ticket),
+    ] {
+        assert_eq!(Push::plain(&xml).send(&app).await.0, 200);
+    }
+    let log = app.settled(id, 1).await;
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["state"], json!("done"), "{log:#?}");
+    let got = receiver.got();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(verify(
+        &secret,
+        &got[0].id,
+        &got[0].timestamp,
+        &got[0].body,
+        &got[0].signature
+    ));
+    let body = got[0].json();
+    assert_eq!(body["type"], json!("binding.bound"), "{body}");
+    let data = &body["data"];
+    assert_eq!(data["binding"]["id"], binding["id"], "{body}");
+    assert_eq!(
+        data["binding"]["external_user_id"],
+        json!("crm-7"),
+        "{body}"
+    );
+    assert_eq!(data["binding"]["status"], json!("bound"), "{body}");
+    assert_eq!(data["binding"]["openid"], json!("oBinder"), "{body}");
+    assert_eq!(data["event"]["openid"], json!("oBinder"), "{body}");
+    assert_eq!(data["code"]["id"], code["id"], "{body}");
 }
 
 #[tokio::test]
