@@ -24,4 +24,5 @@ pub mod state;
 pub mod stats;
 pub mod tasks;
 pub mod telemetry;
+pub mod webhooks;
 pub mod wechat;

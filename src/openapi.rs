@@ -55,6 +55,7 @@ pub const API_KEY: &str = "api_key";
         (name = "keys", description = "API keys (admin keys only)"),
         (name = "actions", description = "What codes do when scanned: tags, welcome messages (per code in `actions`, or per activity)"),
         (name = "jobs", description = "The outbox: taggings, kefu welcomes and webhook deliveries, carried out after the push is answered (admin keys only)"),
+        (name = "webhooks", description = "Outbound webhooks of an account (Standard Webhooks signatures), their delivery log, test deliveries and replays"),
         (name = "callback", description = "WeChat's URL check and pushes (no API key: the signature is the proof)"),
         (name = "sandbox", description = "Sandbox mode only"),
         (name = "bench", description = "Bench mode only (`QRSCENE_BENCH_ROUTES=true`)"),

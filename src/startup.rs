@@ -194,6 +194,10 @@ impl Application {
                     outbox.settings().tag_gather,
                 )),
                 Arc::new(Kefu::new(accounts.clone())),
+                crate::webhooks::runner(
+                    accounts.clone(),
+                    &crate::webhooks::WebhookSettings::of(&settings),
+                )?,
             ],
             &mut tasks,
         );
@@ -219,6 +223,7 @@ impl Application {
         let bench_routes = false;
 
         let generations = web::Data::new(Generations::new(db.clone(), default_expire));
+        let outbox = web::Data::new(outbox);
         let keys = web::Data::from(keys);
         let accounts = web::Data::from(accounts);
         let mp = web::Data::new(MpBase(settings.wechat_mp_base.clone()));
@@ -257,7 +262,8 @@ impl Application {
                 .app_data(stats_zone.clone())
                 .app_data(bus.clone())
                 .app_data(self_callback.clone())
-                .app_data(replay.clone());
+                .app_data(replay.clone())
+                .app_data(outbox.clone());
             routes::mount(
                 app,
                 routes::Modes {

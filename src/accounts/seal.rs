@@ -31,6 +31,8 @@ pub enum Field {
     AesKey,
     /// The previous EncodingAESKey.
     AesKeyPrevious,
+    /// The signing secret of one of the account's webhooks (`whsec_...`).
+    WebhookSecret,
 }
 
 impl Field {
@@ -40,6 +42,7 @@ impl Field {
             Self::CallbackToken => "callback_token",
             Self::AesKey => "aes_key",
             Self::AesKeyPrevious => "aes_key_previous",
+            Self::WebhookSecret => "webhook_secret",
         }
     }
 }

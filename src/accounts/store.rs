@@ -295,6 +295,7 @@ pub async fn update(
             Field::CallbackToken => active.callback_token = Set(Some(sealed)),
             Field::AesKey => active.aes_key = Set(Some(sealed)),
             Field::AesKeyPrevious => active.aes_key_previous = Set(Some(sealed)),
+            Field::WebhookSecret => unreachable!("webhook secrets live in `webhook`"),
         }
     }
     active.updated_at = Set(Utc::now());
@@ -350,6 +351,7 @@ pub async fn reseal_all(db: &DatabaseConnection, sealer: &Sealer) -> Result<usiz
                 Field::CallbackToken => active.callback_token = Set(again),
                 Field::AesKey => active.aes_key = Set(again),
                 Field::AesKeyPrevious => active.aes_key_previous = Set(again),
+                Field::WebhookSecret => unreachable!("webhook secrets live in `webhook`"),
             }
             changed = true;
             resealed += 1;
@@ -359,6 +361,7 @@ pub async fn reseal_all(db: &DatabaseConnection, sealer: &Sealer) -> Result<usiz
             active.update(&txn).await?;
         }
     }
+    resealed += crate::webhooks::store::reseal_all(&txn, sealer).await?;
     txn.commit().await?;
     Ok(resealed)
 }

@@ -14,6 +14,7 @@ pub mod sandbox;
 pub mod scans;
 pub mod tags;
 pub mod tokens;
+pub mod webhooks;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{
@@ -112,6 +113,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(jobs::list)
     .service(jobs::retry)
     .service(tags::list)
+    .service(webhooks::create)
+    .service(webhooks::list)
+    .service(webhooks::get)
+    .service(webhooks::update)
+    .service(webhooks::remove)
+    .service(webhooks::test)
+    .service(webhooks::deliveries)
+    .service(webhooks::replay)
     .service(
         // One resource for both methods: its own body limit, and 405 to other methods.
         Documented::new(

@@ -30,4 +30,5 @@ mod token_service;
 mod tokens;
 mod upstream;
 mod validation;
+mod webhooks;
 mod write_rules;

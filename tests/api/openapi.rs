@@ -128,6 +128,7 @@ fn concrete(path: &str) -> String {
             "openid" => "o-openapi-test",
             "format" => "png",
             "appid" => "wx0penapitest0000",
+            "did" => "424243",
             other => panic!("give path parameter {other:?} an example value in this test"),
         });
         rest = &rest[end + 1..];
