@@ -57,6 +57,7 @@ fn one_of(
 /// The outbox's jobs, newest first: e.g. `?state=dead` for what failed for good.
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "list_jobs",
     params(JobsQuery),
     security(("api_key" = [])),
     responses(
@@ -102,6 +103,7 @@ pub async fn list(
 /// Puts a dead or dropped job back in the queue, due now, its attempts counted afresh.
 #[utoipa::path(
     tag = "jobs",
+    operation_id = "retry_job",
     params(("id" = i64, Path, description = "The job")),
     security(("api_key" = [])),
     responses(

@@ -35,6 +35,7 @@ pub struct TagView {
 /// The account's tags with the followers qrscene tagged with each, most used first.
 #[utoipa::path(
     tag = "actions",
+    operation_id = "list_tags",
     params(TagsQuery),
     security(("api_key" = [])),
     responses(
