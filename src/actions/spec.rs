@@ -403,7 +403,7 @@ mod tests {
             ),
             (
                 serde_json::json!({"welcome": {"type": "news", "articles": [{"title": "a", "url": "ftp://a"}]}}),
-                "http(s) URL",
+                "http:// or https://",
             ),
             (
                 serde_json::json!({"on": "never", "tags": ["a"]}),

@@ -24,6 +24,8 @@ const STRINGS = {
     noData: '暂无数据', noEvents: '暂无事件', noImage: '没有可用的二维码图片', loading: '加载中…', download: '下载 SVG',
     errNetwork: '网络错误，无法连接服务。', errRange: '开始日期不能晚于结束日期。', errPrefix: '加载失败：',
     footer: 'qrscene · 数据按 {tz} 自然日统计',
+    tagsTitle: '用户标签', tagsHint: '二维码的动作为扫码用户打上的微信标签', tagName: '标签', tagId: '标签 ID',
+    tagged: '已打标签人数',
   },
   en: {
     title: 'Campaign dashboard', switchLang: '中文', logout: 'Sign out', openMode: 'Open mode', loginTitle: 'Sign in',
@@ -49,6 +51,8 @@ const STRINGS = {
     errNetwork: 'Network error: the service cannot be reached.',
     errRange: 'The start date must not be after the end date.', errPrefix: 'Loading failed: ',
     footer: 'qrscene · days are {tz} calendar days',
+    tagsTitle: 'User tags', tagsHint: 'WeChat tags given to scanners by the codes\' actions', tagName: 'Tag',
+    tagId: 'Tag ID', tagged: 'Followers tagged',
   },
 };
 
@@ -115,7 +119,7 @@ const state = {
   activities: [], // activity ids seen in rankings, for the filter
   openActivity: undefined, // whose codes are listed: an id, null (codes without activity) or undefined (none)
   openCode: null, // generation id of the drill-down
-  day: null, ranking: null, codes: null, detail: null, // the last answers
+  day: null, ranking: null, codes: null, tags: null, detail: null, // the last answers
   loginMsg: null, error: null, blobUrl: null, pending: 0, failed: false,
 };
 const seq = { main: 0, codes: 0, detail: 0 }; // answers to older requests are dropped
@@ -241,16 +245,18 @@ function clearData() {
   seq.main += 1;
   seq.codes += 1;
   Object.assign(state, {
-    activity: null, activities: [], openActivity: undefined, day: null, ranking: null, codes: null,
+    activity: null, activities: [], openActivity: undefined, day: null, ranking: null, codes: null, tags: null,
   });
   closeCode();
 }
 
 async function loadMain() {
   const n = ++seq.main;
-  const [day, ranking] = await Promise.all([stats('day', byActivity(state.activity)), stats('activity')]);
+  const [day, ranking, tags] = await Promise.all([
+    stats('day', byActivity(state.activity)), stats('activity'), api('/api/v1/tags'),
+  ]);
   if (n !== seq.main) return;
-  Object.assign(state, { day, ranking });
+  Object.assign(state, { day, ranking, tags });
   for (const g of ranking.groups) if (g.key !== null && !state.activities.includes(g.key)) state.activities.push(g.key);
   showApp();
   renderMain();
@@ -354,6 +360,7 @@ function renderMain() {
   for (const m of METRICS) $('[data-total="' + m + '"]').textContent = state.day ? int(state.day.totals[m]) : '–';
   renderChart();
   renderRanking();
+  renderTags();
 }
 
 /** Table rows (or one "empty" row), each clickable through a button in its second cell. */
@@ -373,6 +380,14 @@ function renderRanking() {
   }, h('td', { class: 'n muted', text: String(i + 1) }),
   h('td', { class: 'nowrap' }, h('button', { type: 'button', class: 'link', text: activityLabel(g.key) })),
   metricCells(g)));
+}
+
+function renderTags() {
+  const tags = state.tags || [];
+  $('#tags tbody').replaceChildren(...tags.map((tag) => h('tr', { 'data-tag': String(tag.tag_id) },
+    h('td', { text: tag.name }), h('td', { class: 'n muted', text: String(tag.tag_id) }),
+    h('td', { class: 'n', text: int(tag.tagged) }))));
+  if (!tags.length) $('#tags tbody').append(emptyRow(3, state.tags ? 'noData' : 'loading'));
 }
 
 function renderCodes() {

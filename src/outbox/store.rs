@@ -2,8 +2,6 @@
 //! and put back in the queue by hand; and the figures the metrics sample.
 
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement, Value};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::{now_ms, state};
 
@@ -59,13 +57,12 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, job: NewJob) -> Result<i64, DbE
     Ok(row.id)
 }
 
-/// A job as the API shows it.
-#[derive(Debug, Clone, Serialize, ToSchema, FromQueryResult)]
+/// A job as listings read it (times in epoch milliseconds).
+#[derive(Debug, Clone, FromQueryResult)]
 pub struct JobView {
     /// The job's id.
     pub id: i64,
     /// Its account's id.
-    #[serde(skip)]
     pub account_id: i64,
     /// `tag`, `kefu` or `webhook`.
     pub kind: String,

@@ -1,17 +1,24 @@
-//! The workers: on every instance, for each kind, a few loops that claim due jobs, run them
-//! with the kind's timeout and record the outcomes; and a sampler that publishes the queue's
-//! figures and purges old finished jobs. All of them are owned by [`Tasks`] and stop at
-//! shutdown after the run in hand is recorded.
+//! The workers of one instance: a dispatcher that claims due jobs for every kind with a free
+//! run (one claim at a time, so that an idle outbox costs one query per kind and poll, and a
+//! dark database path holds one connection), runs them with the kind's timeout and records
+//! the outcomes; and a sampler that publishes the queue's figures and purges old finished
+//! jobs. Both are owned by [`Tasks`] and stop at shutdown after the runs in hand are recorded.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
-use tokio::sync::Notify;
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Job, Outcome, Ran, Runner, claim, now_ms, store};
 use crate::tasks::Tasks;
+
+/// How long a claim, a recording of outcomes or a sampling may wait on the database: a
+/// connection gone dark is dropped at this deadline (the pool never reuses it), so that the
+/// outbox does not hold the pool's connections while the committers need them.
+const DB_DEADLINE: Duration = Duration::from_secs(3);
 
 /// How the outbox runs.
 #[derive(Debug, Clone)]
@@ -71,75 +78,108 @@ impl Outbox {
         self.wake.notify_waiters();
     }
 
-    /// Starts `runners` (each with its policy's concurrency) and the sampler, owned by `tasks`.
+    /// Starts the dispatcher of `runners` and the sampler, owned by `tasks`.
     pub fn start(&self, runners: Vec<Arc<dyn Runner>>, tasks: &mut Tasks) {
-        for runner in runners {
-            for _ in 0..runner.policy().concurrency.max(1) {
-                let worker = Worker {
-                    outbox: self.clone(),
-                    runner: runner.clone(),
-                };
-                tasks.spawn("outbox worker", worker.run(tasks.token()));
-            }
-        }
+        tasks.spawn(
+            "outbox dispatcher",
+            dispatch(self.clone(), runners, tasks.token()),
+        );
         tasks.spawn("outbox sampler", sample(self.clone(), tasks.token()));
     }
 }
 
-struct Worker {
-    outbox: Outbox,
-    runner: Arc<dyn Runner>,
-}
-
-impl Worker {
-    async fn run(self, token: CancellationToken) {
-        let kind = self.runner.kind();
-        let policy = self.runner.policy();
-        let settings = self.outbox.settings.clone();
-        while !token.is_cancelled() {
-            // Registered before the claim, so that a nudge during it is not missed.
-            let woken = self.outbox.wake.notified();
-            let claimed = claim::claim(
-                &self.outbox.db,
-                kind,
-                &policy,
-                settings.lease,
-                &settings.instance,
-                now_ms(),
-            )
-            .await;
-            let jobs = match claimed {
-                Ok(jobs) => jobs,
-                Err(e) => {
-                    tracing::warn!(kind, error.message = %e, "outbox jobs could not be claimed");
-                    metrics::counter!("qrscene_outbox_claim_errors_total", "kind" => kind)
-                        .increment(1);
-                    Vec::new()
-                }
+/// The outbox of one instance: one loop claims due jobs for every kind that has a free
+/// run (up to its policy's concurrency), one kind after the other on one connection at a
+/// time, and starts each run as a task of its own. It sleeps when nothing was claimed until
+/// a commit nudges it, a run ends, or the poll interval passes. At shutdown it claims no
+/// more and waits for the runs in hand, which end within their timeout.
+async fn dispatch(outbox: Outbox, runners: Vec<Arc<dyn Runner>>, token: CancellationToken) {
+    let settings = outbox.settings.clone();
+    let slots: Vec<Arc<Semaphore>> = runners
+        .iter()
+        .map(|r| Arc::new(Semaphore::new(r.policy().concurrency.max(1))))
+        .collect();
+    let mut runs = JoinSet::new();
+    while !token.is_cancelled() {
+        // Registered before the claims, so that a nudge during them is not missed.
+        let woken = outbox.wake.notified();
+        let mut claimed_any = false;
+        for (runner, slot) in runners.iter().zip(&slots) {
+            let Ok(permit) = slot.clone().try_acquire_owned() else {
+                continue;
             };
+            let jobs = claim_due(&outbox, runner.as_ref()).await;
             if jobs.is_empty() {
-                tokio::select! {
-                    () = woken => {}
-                    () = tokio::time::sleep(settings.poll) => {}
-                    () = token.cancelled() => break,
-                }
                 continue;
             }
-            // A run ends well inside its lease, so that no other worker claims its jobs
-            // while it still runs.
-            let timeout = policy.timeout.min(settings.lease.mul_f64(0.8));
-            let ran = match tokio::time::timeout(timeout, self.runner.run(jobs.clone())).await {
-                Ok(ran) => ran,
-                Err(_) => timed_out(&jobs, timeout),
-            };
-            if let Err(e) =
-                claim::record(&self.outbox.db, &jobs, ran, &policy, settings.retry_base).await
-            {
-                tracing::error!(kind, jobs = jobs.len(), error.message = %e, "outbox outcomes not recorded; the jobs run again after their lease");
-                metrics::counter!("qrscene_outbox_record_errors_total", "kind" => kind)
-                    .increment(1);
-            }
+            claimed_any = true;
+            let (outbox, runner) = (outbox.clone(), runner.clone());
+            runs.spawn(async move {
+                run(&outbox, runner.as_ref(), jobs).await;
+                drop(permit);
+                // More may be due: look again now.
+                outbox.wake.notify_waiters();
+            });
         }
+        while runs.try_join_next().is_some() {}
+        if claimed_any {
+            continue;
+        }
+        tokio::select! {
+            () = woken => {}
+            () = tokio::time::sleep(settings.poll) => {}
+            () = token.cancelled() => break,
+        }
+    }
+    while runs.join_next().await.is_some() {}
+}
+
+/// Due jobs of `runner`'s kind, claimed for this instance; none when the database does not
+/// answer in time.
+async fn claim_due(outbox: &Outbox, runner: &dyn Runner) -> Vec<Job> {
+    let kind = runner.kind();
+    let settings = &outbox.settings;
+    let claimed = tokio::time::timeout(
+        DB_DEADLINE,
+        claim::claim(
+            &outbox.db,
+            kind,
+            &runner.policy(),
+            settings.lease,
+            &settings.instance,
+            now_ms(),
+        ),
+    )
+    .await
+    .unwrap_or_else(|_| Err(DbErr::Custom(format!("no answer within {DB_DEADLINE:?}"))));
+    claimed.unwrap_or_else(|e| {
+        tracing::warn!(kind, error.message = %e, "outbox jobs could not be claimed");
+        metrics::counter!("qrscene_outbox_claim_errors_total", "kind" => kind).increment(1);
+        Vec::new()
+    })
+}
+
+/// Runs `jobs` with the kind's timeout, and records their outcomes.
+async fn run(outbox: &Outbox, runner: &dyn Runner, jobs: Vec<Job>) {
+    let kind = runner.kind();
+    let policy = runner.policy();
+    let settings = &outbox.settings;
+    // A run ends well inside its lease, so that no other worker claims its jobs while it
+    // still runs.
+    let timeout = policy.timeout.min(settings.lease.mul_f64(0.8));
+    let ran = match tokio::time::timeout(timeout, runner.run(jobs.clone())).await {
+        Ok(ran) => ran,
+        Err(_) => timed_out(&jobs, timeout),
+    };
+    let recorded = tokio::time::timeout(
+        DB_DEADLINE,
+        claim::record(&outbox.db, &jobs, ran, &policy, settings.retry_base),
+    )
+    .await
+    .unwrap_or_else(|_| Err(DbErr::Custom(format!("no answer within {DB_DEADLINE:?}"))));
+    if let Err(e) = recorded {
+        tracing::error!(kind, jobs = jobs.len(), error.message = %e, "outbox outcomes not recorded; the jobs run again after their lease");
+        metrics::counter!("qrscene_outbox_record_errors_total", "kind" => kind).increment(1);
     }
 }
 
@@ -169,7 +209,10 @@ async fn sample(outbox: Outbox, token: CancellationToken) {
             _ = tick.tick() => {}
             () = token.cancelled() => return,
         }
-        match store::counts(&outbox.db).await {
+        let counts = tokio::time::timeout(DB_DEADLINE, store::counts(&outbox.db))
+            .await
+            .unwrap_or_else(|_| Err(DbErr::Custom(format!("no answer within {DB_DEADLINE:?}"))));
+        match counts {
             Ok(counts) => {
                 let now = now_ms();
                 for kind in kinds {
@@ -201,7 +244,10 @@ async fn sample(outbox: Outbox, token: CancellationToken) {
             last_purge = Some(tokio::time::Instant::now());
             let before =
                 now_ms() - i64::try_from(outbox.settings.retention.as_millis()).unwrap_or(0);
-            match store::purge(&outbox.db, before).await {
+            let purged = tokio::time::timeout(DB_DEADLINE * 10, store::purge(&outbox.db, before))
+                .await
+                .unwrap_or_else(|_| Err(DbErr::Custom("the purge took too long".into())));
+            match purged {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     jobs = n,

@@ -2,6 +2,7 @@
 //! what failed and put it back in the queue. Admin keys only.
 
 use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -30,11 +31,67 @@ pub struct JobsQuery {
     pub limit: Option<u64>,
 }
 
+/// A job of the outbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobItem {
+    /// The job's id.
+    pub id: i64,
+    /// `tag`, `kefu` or `webhook`.
+    pub kind: String,
+    /// `pending`, `running`, `done`, `dead` or `dropped`.
+    pub state: String,
+    /// The event that caused it.
+    pub event_id: Option<i64>,
+    /// The webhook (webhook jobs) or the code's generation (tag and kefu jobs).
+    pub subject_id: Option<i64>,
+    /// The follower it concerns.
+    pub openid: Option<String>,
+    /// Attempts made.
+    pub attempts: i32,
+    /// The last failure, or why it was dropped.
+    pub last_error: Option<String>,
+    /// The last answer's HTTP status (webhooks) or WeChat errcode.
+    pub last_code: Option<i64>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Its next attempt (pending), or the end of its lease (running).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When it finished (done, dead, dropped).
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl From<JobView> for JobItem {
+    fn from(j: JobView) -> Self {
+        let unfinished = j.state == state::PENDING || j.state == state::RUNNING;
+        Self {
+            id: j.id,
+            kind: j.kind,
+            state: j.state,
+            event_id: j.event_id,
+            subject_id: j.subject_id,
+            openid: j.openid,
+            attempts: j.attempts,
+            last_error: j.last_error,
+            last_code: j.last_code,
+            created_at: at(j.created_ms),
+            updated_at: at(j.updated_ms),
+            next_attempt_at: unfinished.then(|| at(j.run_after_ms)),
+            finished_at: j.finished_ms.map(at),
+        }
+    }
+}
+
 /// A page of jobs, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobPage {
     /// The jobs.
-    pub items: Vec<JobView>,
+    pub items: Vec<JobItem>,
     /// `before` of the next page, when there may be one.
     pub next: Option<i64>,
 }
@@ -97,6 +154,7 @@ pub async fn list(
     let next = (items.len() as u64 == limit)
         .then(|| items.last().map(|j| j.id))
         .flatten();
+    let items = items.into_iter().map(JobItem::from).collect();
     Ok(HttpResponse::Ok().json(JobPage { items, next }))
 }
 
@@ -107,7 +165,7 @@ pub async fn list(
     params(("id" = i64, Path, description = "The job")),
     security(("api_key" = [])),
     responses(
-        (status = 200, description = "The job, pending again", body = JobView),
+        (status = 200, description = "The job, pending again", body = JobItem),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 403, description = "`forbidden`: not an admin key", body = ErrorBody),
         (status = 404, description = "`not_found`: no such job", body = ErrorBody),
@@ -137,5 +195,5 @@ pub async fn retry(
     }
     tracing::info!(job = id, kind = %job.kind, "job retried by hand");
     let job = store::get(&db.0, id).await?.ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(job))
+    Ok(HttpResponse::Ok().json(JobItem::from(job)))
 }

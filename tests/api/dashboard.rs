@@ -110,8 +110,23 @@ async fn the_dashboard_shows_the_stored_numbers_of_the_last_30_days() {
     assert_eq!(of("XMAS26"), &numbers([4, 2, 2, 2, 0, 2]));
     assert_eq!(by_activity[&None], numbers([1, 1, 1, 0, 1, 0]));
 
+    // Two followers tagged by the codes' actions (the mirror the tagging runner writes).
+    app.db
+        .execute_unprepared(
+            "INSERT INTO wechat_tag (account_id, tag_id, name, synced_ms) VALUES (1, 101, '春季', 0); \
+             INSERT INTO follower_tag (account_id, openid, tag_id, job_id, tagged_ms) \
+             VALUES (1, 'oDashA1', 101, NULL, 0), (1, 'oDashA2', 101, NULL, 0)",
+        )
+        .await
+        .unwrap();
+
     let dom = dump_dom(format!("{}/dashboard#key={KEY}", app.address)).await;
     assert_ready(&dom);
+    let tag_rows = tags_with(&dom, "data-tag");
+    assert_eq!(tag_rows.len(), 1, "one tag row");
+    let (_, end) = tag_rows[0];
+    let row = &dom[end..end + dom[end..].find("</tr>").expect("</tr>")];
+    assert!(row.contains("春季") && row.contains(">2<"), "{row}");
 
     for m in METRICS {
         let shown = int_after(&dom, &format!("data-total=\"{m}\""));

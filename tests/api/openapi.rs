@@ -129,6 +129,7 @@ fn concrete(path: &str) -> String {
             "format" => "png",
             "appid" => "wx0penapitest0000",
             "did" => "424243",
+            "activity_id" => "MT1950",
             other => panic!("give path parameter {other:?} an example value in this test"),
         });
         rest = &rest[end + 1..];

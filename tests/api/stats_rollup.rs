@@ -133,10 +133,11 @@ impl Seeder {
                     errmsg: Set(None),
                     api_key: Set(None),
                     reply: Set(None),
-                    actions: Set(None),
-                    actions_on: Set(None),
-                    action_tags: Set(false),
-                    action_kefu: Set(false),
+                    // Left out: the test also seeds the schema before actions.
+                    actions: NotSet,
+                    actions_on: NotSet,
+                    action_tags: NotSet,
+                    action_kefu: NotSet,
                     created_at: Set(base() - Duration::days(1)),
                 };
                 let id = entity::qr_generation::Entity::insert(row)

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use qrscene_fake_wechat::{Endpoint, FakeWeChat};
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Statement};
+use sea_orm::{DatabaseConnection, FromQueryResult, Statement};
 use serde_json::{Value, json};
 
 use crate::helpers::{CALLBACK_TOKEN, KEY, SECRET, TestDb, new_appid, postgres_base};
