@@ -29,7 +29,7 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -58,6 +58,8 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the server did not start");
     }
 
