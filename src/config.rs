@@ -90,6 +90,9 @@ pub struct Settings {
     /// How often each instance reloads accounts and API keys changed on another instance, in
     /// milliseconds (`QRSCENE_ACCOUNTS_REFRESH_MS`).
     pub accounts_refresh_ms: u64,
+    /// Run outbox workers on this instance (`QRSCENE_OUTBOX_WORKERS`); off, it still writes
+    /// the jobs its pushes call for, and other instances carry them out.
+    pub outbox_workers: bool,
     /// How long an outbox worker holds a claimed job, in milliseconds; a job whose instance
     /// died is claimed again after it (`QRSCENE_OUTBOX_LEASE_MS`).
     pub outbox_lease_ms: u64,
@@ -175,6 +178,7 @@ impl Default for Settings {
             master_key: None,
             master_key_previous: None,
             accounts_refresh_ms: 5_000,
+            outbox_workers: true,
             outbox_lease_ms: 60_000,
             outbox_retry_base_ms: 5_000,
             outbox_poll_ms: 500,

@@ -186,21 +186,27 @@ impl Application {
             _ => ScanBus::local(),
         };
         let outbox = Outbox::new(db.clone(), outbox_settings(&settings));
-        outbox.start(
-            vec![
-                Arc::new(Tagging::new(
-                    db.clone(),
-                    accounts.clone(),
-                    outbox.settings().tag_gather,
-                )),
-                Arc::new(Kefu::new(accounts.clone())),
-                crate::webhooks::runner(
-                    accounts.clone(),
-                    &crate::webhooks::WebhookSettings::of(&settings),
-                )?,
-            ],
-            &mut tasks,
-        );
+        if settings.outbox_workers {
+            outbox.start(
+                vec![
+                    Arc::new(Tagging::new(
+                        db.clone(),
+                        accounts.clone(),
+                        outbox.settings().tag_gather,
+                    )),
+                    Arc::new(Kefu::new(accounts.clone())),
+                    crate::webhooks::runner(
+                        accounts.clone(),
+                        &crate::webhooks::WebhookSettings::of(&settings),
+                    )?,
+                ],
+                &mut tasks,
+            );
+        } else {
+            tracing::info!(
+                "outbox workers off on this instance (QRSCENE_OUTBOX_WORKERS=false): its jobs are carried out by the others"
+            );
+        }
         let events = EventStore::start(
             db.clone(),
             settings.event_committers,

@@ -30,6 +30,7 @@ pub(super) const ENV_KEYS: &[(&str, &str)] = &[
     ("QRSCENE_MASTER_KEY", "master_key"),
     ("QRSCENE_MASTER_KEY_PREVIOUS", "master_key_previous"),
     ("QRSCENE_ACCOUNTS_REFRESH_MS", "accounts_refresh_ms"),
+    ("QRSCENE_OUTBOX_WORKERS", "outbox_workers"),
     ("QRSCENE_OUTBOX_LEASE_MS", "outbox_lease_ms"),
     ("QRSCENE_OUTBOX_RETRY_BASE_MS", "outbox_retry_base_ms"),
     ("QRSCENE_OUTBOX_POLL_MS", "outbox_poll_ms"),

@@ -10,8 +10,7 @@
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
-    TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value,
 };
 
 use super::{Job, Outcome, Policy, Ran, state};
@@ -154,8 +153,8 @@ fn settle(job: &Job, outcome: &Outcome, policy: &Policy, base: Duration, now_ms:
 }
 
 /// Records `ran` for the claimed `jobs` (a job without an outcome failed), in one
-/// transaction; outcomes of jobs this worker no longer holds are ignored. Answers how many
-/// were recorded.
+/// statement; outcomes of jobs this worker no longer holds (their attempt number moved on)
+/// are ignored. Answers how many were recorded.
 ///
 /// # Errors
 /// The database failed; the jobs stay claimed until their lease runs out.
@@ -169,9 +168,7 @@ pub async fn record(
     let now_ms = super::now_ms();
     let mut by_id: std::collections::HashMap<i64, Ran> =
         ran.into_iter().map(|r| (r.id, r)).collect();
-    let txn = db.begin().await?;
-    let backend = txn.get_database_backend();
-    let mut recorded = 0;
+    let mut rows = Vec::with_capacity(jobs.len());
     for job in jobs {
         let ran = by_id.remove(&job.id).unwrap_or_else(|| {
             Ran::new(
@@ -187,30 +184,50 @@ pub async fn record(
         if settled.state == state::DEAD {
             tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = settled.error.as_deref().unwrap_or(""), "outbox job dead");
         }
-        let result = txn
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                "UPDATE outbox_job SET state = $1, run_after_ms = $2, last_error = $3, \
-                    last_code = $4, claimed_by = NULL, updated_ms = $5, finished_ms = $6, \
-                    payload = COALESCE($7, payload) \
-                WHERE id = $8 AND attempts = $9 AND state = 'running'",
-                [
-                    settled.state.into(),
-                    settled.run_after_ms.into(),
-                    settled.error.into(),
-                    settled.code.into(),
-                    now_ms.into(),
-                    settled.finished.then_some(now_ms).into(),
-                    ran.payload.into(),
-                    job.id.into(),
-                    job.attempts.into(),
-                ],
-            ))
-            .await?;
-        recorded += usize::try_from(result.rows_affected()).unwrap_or(0);
+        rows.push(serde_json::json!({
+            "id": job.id, "attempts": job.attempts, "state": settled.state,
+            "run_after_ms": settled.run_after_ms, "last_error": settled.error,
+            "last_code": settled.code, "finished_ms": settled.finished.then_some(now_ms),
+            "payload": ran.payload,
+        }));
     }
-    txn.commit().await?;
-    Ok(recorded)
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let backend = db.get_database_backend();
+    let rows = serde_json::Value::Array(rows);
+    let (sql, rows): (&str, Value) = match backend {
+        DbBackend::Postgres => (
+            "UPDATE outbox_job o SET state = x.state, run_after_ms = x.run_after_ms, \
+                last_error = x.last_error, last_code = x.last_code, claimed_by = NULL, \
+                updated_ms = $2, finished_ms = x.finished_ms, payload = COALESCE(x.payload, o.payload) \
+            FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, attempts int, state text, \
+                run_after_ms bigint, last_error text, last_code bigint, finished_ms bigint, payload text) \
+            WHERE o.id = x.id AND o.attempts = x.attempts AND o.state = 'running'",
+            rows.into(),
+        ),
+        _ => (
+            "UPDATE outbox_job SET state = x.state, run_after_ms = x.run_after_ms, \
+                last_error = x.last_error, last_code = x.last_code, claimed_by = NULL, \
+                updated_ms = $2, finished_ms = x.finished_ms, \
+                payload = COALESCE(x.payload, outbox_job.payload) \
+            FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.attempts') AS attempts, \
+                json_extract(value, '$.state') AS state, json_extract(value, '$.run_after_ms') AS run_after_ms, \
+                json_extract(value, '$.last_error') AS last_error, json_extract(value, '$.last_code') AS last_code, \
+                json_extract(value, '$.finished_ms') AS finished_ms, json_extract(value, '$.payload') AS payload \
+                FROM json_each($1)) AS x \
+            WHERE outbox_job.id = x.id AND outbox_job.attempts = x.attempts AND outbox_job.state = 'running'",
+            rows.to_string().into(),
+        ),
+    };
+    let result = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [rows, now_ms.into()],
+        ))
+        .await?;
+    Ok(usize::try_from(result.rows_affected()).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -221,8 +221,11 @@ pub async fn delete(db: &DatabaseConnection, id: i64) -> Result<bool, DbErr> {
 pub async fn record_success<C: ConnectionTrait>(db: &C, id: i64, now_ms: i64) -> Result<(), DbErr> {
     db.execute_raw(statement(
         db,
-        "UPDATE webhook SET last_success_ms = $1, failing_since_ms = NULL WHERE id = $2",
-        vec![now_ms.into(), id.into()],
+        // A success after a failure is written at once; otherwise at most once a second, so
+        // that concurrent deliveries do not queue on the webhook's row.
+        "UPDATE webhook SET last_success_ms = $1, failing_since_ms = NULL WHERE id = $2 \
+        AND (failing_since_ms IS NOT NULL OR last_success_ms IS NULL OR last_success_ms < $3)",
+        vec![now_ms.into(), id.into(), (now_ms - 1_000).into()],
     ))
     .await?;
     Ok(())
