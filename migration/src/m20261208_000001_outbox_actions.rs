@@ -42,7 +42,7 @@ CREATE TABLE outbox_job (
     finished_ms BIGINT
 );
 CREATE INDEX idx_outbox_job_due ON outbox_job (kind, run_after_ms) WHERE state IN ('pending', 'running');
-CREATE INDEX idx_outbox_job_state ON outbox_job (state, id);
+CREATE INDEX idx_outbox_job_dead ON outbox_job (id) WHERE state = 'dead';
 CREATE INDEX idx_outbox_job_subject ON outbox_job (subject_id, id) WHERE kind = 'webhook';
 CREATE TABLE webhook (
     id {pk},

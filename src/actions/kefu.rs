@@ -15,7 +15,7 @@ use super::spec::{Actions, Via};
 use crate::accounts::Accounts;
 use crate::outbox::{Job, Outcome, Policy, Ran, Runner, kind, now_ms};
 use crate::wechat::WeChat;
-use crate::wechat::error::{ERR_REPLY_COUNT_LIMIT, ERR_REPLY_TIME_LIMIT};
+use crate::wechat::error::{ERR_REPLY_COUNT_LIMIT, ERR_REPLY_TIME_LIMIT, WeChatError};
 
 /// The runner of `kefu` jobs.
 pub struct Kefu {
@@ -111,6 +111,22 @@ impl Kefu {
         };
         let (label, outcome) = match sent {
             Ok(()) => ("sent", Outcome::Done { code: Some(0) }),
+            // No answer, or one we cannot read: WeChat may have sent it, and a retry could
+            // welcome the follower twice.
+            Err(e @ (WeChatError::Timeout(_) | WeChatError::Decode(_))) => (
+                "unknown",
+                Outcome::Dropped {
+                    reason: format!("not retried, as it may have been sent: {e}"),
+                },
+            ),
+            Err(WeChatError::Transport(t)) if !t.is_connect() => (
+                "unknown",
+                Outcome::Dropped {
+                    reason: format!(
+                        "not retried, as it may have been sent: WeChat's answer was lost ({t})"
+                    ),
+                },
+            ),
             Err(e) => match e.errcode() {
                 Some(c @ (ERR_REPLY_TIME_LIMIT | ERR_REPLY_COUNT_LIMIT)) => (
                     "refused",

@@ -33,18 +33,21 @@ enum Pair {
     Quota(String),
     /// May work later.
     Failed(Option<i64>, String),
+    /// The tag no longer exists at WeChat (45159): forgotten, created again next time.
+    Stale(String),
 }
 
 fn classify(e: &WeChatError) -> Pair {
     use crate::wechat::error::*;
     match e.errcode() {
         Some(ERR_QUOTA) => Pair::Quota(e.to_string()),
+        // The tag was deleted at WeChat: the mirror forgets it, the job is tried again.
+        Some(ERR_INVALID_TAG_ID) => Pair::Stale(e.to_string()),
         Some(
             c @ (ERR_TOO_MANY_TAGS
             | ERR_TAG_NAME_TOO_LONG
             | ERR_USER_TAG_LIMIT
-            | ERR_INVALID_OPENID
-            | ERR_INVALID_TAG_ID),
+            | ERR_INVALID_OPENID),
         ) => Pair::Refused(c, e.to_string()),
         code => Pair::Failed(code, e.to_string()),
     }
@@ -226,7 +229,14 @@ impl Tagging {
             let name = names_by_id.get(&tag_id).cloned().unwrap_or_default();
             let openids: Vec<String> = followers.keys().cloned().collect();
             for chunk in openids.chunks(BATCH_TAGGING_MAX) {
-                for (openid, pair) in self.tag_chunk(&wechat, &account.appid, tag_id, chunk).await {
+                let outcomes = self.tag_chunk(&wechat, &account.appid, tag_id, chunk).await;
+                if outcomes.iter().any(|(_, p)| matches!(p, Pair::Stale(_))) {
+                    tracing::warn!(account_id, tag_id, tag = %name, "the tag no longer exists at WeChat; forgetting it");
+                    if let Err(e) = self.forget_tag(account_id, tag_id).await {
+                        tracing::warn!(error.message = %e, "a deleted tag could not be forgotten");
+                    }
+                }
+                for (openid, pair) in outcomes {
                     if matches!(pair, Pair::Tagged) {
                         let job_id = followers.get(&openid).copied();
                         if let Err(e) = self
@@ -379,6 +389,20 @@ impl Tagging {
         Ok(ids)
     }
 
+    /// Forgets a tag that WeChat no longer has, and the taggings made with it.
+    async fn forget_tag(&self, account_id: i64, tag_id: i64) -> Result<(), DbErr> {
+        for table in ["follower_tag", "wechat_tag"] {
+            self.db
+                .execute_raw(Statement::from_sql_and_values(
+                    self.db.get_database_backend(),
+                    format!("DELETE FROM {table} WHERE account_id = $1 AND tag_id = $2"),
+                    [account_id.into(), tag_id.into()],
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn mirrored_tags(&self, account_id: i64) -> Result<HashMap<String, i64>, DbErr> {
         #[derive(FromQueryResult)]
         struct Row {
@@ -497,6 +521,17 @@ fn job_outcome(results: &[(&String, &Pair)]) -> Outcome {
         return Outcome::Retry {
             error: describe(name, error),
             code: *code,
+        };
+    }
+    if let Some((name, Pair::Stale(error))) =
+        results.iter().find(|(_, p)| matches!(p, Pair::Stale(_)))
+    {
+        return Outcome::Retry {
+            error: describe(
+                name,
+                &format!("{error}; the tag is created again on the next attempt"),
+            ),
+            code: Some(crate::wechat::error::ERR_INVALID_TAG_ID),
         };
     }
     if let Some((name, Pair::Quota(error))) =

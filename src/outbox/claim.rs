@@ -4,8 +4,8 @@
 //! of the lease: a job whose worker died is due again then, and is claimed like any other.
 //! On Postgres the candidates are locked with `FOR UPDATE SKIP LOCKED`, so workers on many
 //! instances take disjoint jobs without waiting on each other; SQLite has one writer.
-//! Recording an outcome is fenced by the attempt number: a worker whose lease ran out (and
-//! whose job was claimed again) changes nothing.
+//! Recording an outcome is fenced by the claim (its token and the attempt number): a worker
+//! whose lease ran out, and whose job was claimed again, changes nothing.
 
 use std::time::Duration;
 
@@ -16,8 +16,8 @@ use sea_orm::{
 use super::{Job, Outcome, Policy, Ran, state};
 
 /// The columns a runner gets, as `RETURNING` or `SELECT` lists them.
-pub(super) const JOB_COLUMNS: &str =
-    "id, account_id, kind, event_id, subject_id, openid, payload, attempts, created_ms, expires_ms";
+pub(super) const JOB_COLUMNS: &str = "id, account_id, kind, event_id, subject_id, openid, payload, \
+    attempts, created_ms, expires_ms, claimed_by";
 
 #[derive(Debug, FromQueryResult)]
 struct JobRow {
@@ -31,6 +31,7 @@ struct JobRow {
     attempts: i32,
     created_ms: i64,
     expires_ms: Option<i64>,
+    claimed_by: Option<String>,
 }
 
 impl From<JobRow> for Job {
@@ -46,12 +47,14 @@ impl From<JobRow> for Job {
             attempts: r.attempts,
             created_ms: r.created_ms,
             expires_ms: r.expires_ms,
+            claim: r.claimed_by.unwrap_or_default(),
         }
     }
 }
 
-/// Claims up to `policy.batch` due jobs of `kind` for `lease`, as worker `me`, at `now_ms`.
-/// When one is due, jobs due within `policy.gather` come along.
+/// Claims up to `policy.batch` due jobs of `kind` for `lease` under the claim token `claim`
+/// (unique per claim), at `now_ms`. When one is due, pending jobs due within
+/// `policy.gather` come along; a running job only once its lease has run out.
 ///
 /// # Errors
 /// The database failed; nothing was claimed.
@@ -60,7 +63,7 @@ pub async fn claim(
     kind: &str,
     policy: &Policy,
     lease: Duration,
-    me: &str,
+    claim: &str,
     now_ms: i64,
 ) -> Result<Vec<Job>, DbErr> {
     let backend = db.get_database_backend();
@@ -75,6 +78,7 @@ pub async fn claim(
             run_after_ms = $1, claimed_by = $2, updated_ms = $3 \
         WHERE id IN (SELECT id FROM outbox_job \
             WHERE kind = $4 AND state IN ('{pending}', '{running}') AND run_after_ms <= $5 \
+            AND (state = '{pending}' OR run_after_ms <= $3) \
             AND EXISTS (SELECT 1 FROM outbox_job d WHERE d.kind = $4 \
                 AND d.state IN ('{pending}', '{running}') AND d.run_after_ms <= $3) \
             ORDER BY run_after_ms LIMIT $6{lock}) \
@@ -84,7 +88,7 @@ pub async fn claim(
     );
     let values: Vec<Value> = vec![
         (now_ms + lease).into(),
-        me.into(),
+        claim.into(),
         now_ms.into(),
         kind.into(),
         (now_ms + gather).into(),
@@ -185,7 +189,7 @@ pub async fn record(
             tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = settled.error.as_deref().unwrap_or(""), "outbox job dead");
         }
         rows.push(serde_json::json!({
-            "id": job.id, "attempts": job.attempts, "state": settled.state,
+            "id": job.id, "attempts": job.attempts, "claim": job.claim, "state": settled.state,
             "run_after_ms": settled.run_after_ms, "last_error": settled.error,
             "last_code": settled.code, "finished_ms": settled.finished.then_some(now_ms),
             "payload": ran.payload,
@@ -201,9 +205,9 @@ pub async fn record(
             "UPDATE outbox_job o SET state = x.state, run_after_ms = x.run_after_ms, \
                 last_error = x.last_error, last_code = x.last_code, claimed_by = NULL, \
                 updated_ms = $2, finished_ms = x.finished_ms, payload = COALESCE(x.payload, o.payload) \
-            FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, attempts int, state text, \
+            FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, attempts int, claim text, state text, \
                 run_after_ms bigint, last_error text, last_code bigint, finished_ms bigint, payload text) \
-            WHERE o.id = x.id AND o.attempts = x.attempts AND o.state = 'running'",
+            WHERE o.id = x.id AND o.attempts = x.attempts AND o.claimed_by = x.claim AND o.state = 'running'",
             rows.into(),
         ),
         _ => (
@@ -212,11 +216,13 @@ pub async fn record(
                 updated_ms = $2, finished_ms = x.finished_ms, \
                 payload = COALESCE(x.payload, outbox_job.payload) \
             FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.attempts') AS attempts, \
+                json_extract(value, '$.claim') AS claim, \
                 json_extract(value, '$.state') AS state, json_extract(value, '$.run_after_ms') AS run_after_ms, \
                 json_extract(value, '$.last_error') AS last_error, json_extract(value, '$.last_code') AS last_code, \
                 json_extract(value, '$.finished_ms') AS finished_ms, json_extract(value, '$.payload') AS payload \
                 FROM json_each($1)) AS x \
-            WHERE outbox_job.id = x.id AND outbox_job.attempts = x.attempts AND outbox_job.state = 'running'",
+            WHERE outbox_job.id = x.id AND outbox_job.attempts = x.attempts \
+                AND outbox_job.claimed_by = x.claim AND outbox_job.state = 'running'",
             rows.to_string().into(),
         ),
     };
@@ -246,6 +252,7 @@ mod tests {
             attempts,
             created_ms: 0,
             expires_ms,
+            claim: "test:1".into(),
         }
     }
 

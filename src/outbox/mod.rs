@@ -8,8 +8,8 @@
 //! timeout, and record each [`Outcome`]: done, retried later with exponential backoff and
 //! jitter up to the kind's [`Policy`], dead with its last error, or dropped on purpose. A job
 //! whose worker died (SIGKILL, a lost instance) is due again when its lease runs out; a worker
-//! whose lease ran out cannot record an outcome over the next claim (the attempt number
-//! fences it).
+//! whose lease ran out cannot record an outcome over the next claim (each claim has its own
+//! token), and a job claimed more often than its kind's attempts (its runs keep dying) is dead.
 
 pub mod claim;
 pub mod policy;
@@ -70,6 +70,8 @@ pub struct Job {
     pub created_ms: i64,
     /// After this it must not be carried out any more (kefu messages).
     pub expires_ms: Option<i64>,
+    /// The claim that handed it out (fences the recording of its outcome).
+    pub claim: String,
 }
 
 /// What became of one attempt.

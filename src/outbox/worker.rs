@@ -20,6 +20,9 @@ use crate::tasks::Tasks;
 /// outbox does not hold the pool's connections while the committers need them.
 const DB_DEADLINE: Duration = Duration::from_secs(3);
 
+/// Claims made by this process, for unique claim tokens.
+static CLAIMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// How the outbox runs.
 #[derive(Debug, Clone)]
 pub struct OutboxSettings {
@@ -33,7 +36,7 @@ pub struct OutboxSettings {
     pub retention: Duration,
     /// How long a tagging waits for others to share its WeChat call (`QRSCENE_TAG_GATHER_MS`).
     pub tag_gather: Duration,
-    /// This worker's name in `claimed_by`.
+    /// This instance's name, the prefix of its claim tokens (`claimed_by`).
     pub instance: String,
 }
 
@@ -103,6 +106,8 @@ async fn dispatch(outbox: Outbox, runners: Vec<Arc<dyn Runner>>, token: Cancella
     while !token.is_cancelled() {
         // Registered before the claims, so that a nudge during them is not missed.
         let woken = outbox.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let mut claimed_any = false;
         for (runner, slot) in runners.iter().zip(&slots) {
             let Ok(permit) = slot.clone().try_acquire_owned() else {
@@ -139,6 +144,11 @@ async fn dispatch(outbox: Outbox, runners: Vec<Arc<dyn Runner>>, token: Cancella
 async fn claim_due(outbox: &Outbox, runner: &dyn Runner) -> Vec<Job> {
     let kind = runner.kind();
     let settings = &outbox.settings;
+    let token = format!(
+        "{}:{}",
+        settings.instance,
+        CLAIMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let claimed = tokio::time::timeout(
         DB_DEADLINE,
         claim::claim(
@@ -146,7 +156,7 @@ async fn claim_due(outbox: &Outbox, runner: &dyn Runner) -> Vec<Job> {
             kind,
             &runner.policy(),
             settings.lease,
-            &settings.instance,
+            &token,
             now_ms(),
         ),
     )
@@ -167,10 +177,32 @@ async fn run(outbox: &Outbox, runner: &dyn Runner, jobs: Vec<Job>) {
     // A run ends well inside its lease, so that no other worker claims its jobs while it
     // still runs.
     let timeout = policy.timeout.min(settings.lease.mul_f64(0.8));
-    let ran = match tokio::time::timeout(timeout, runner.run(jobs.clone())).await {
-        Ok(ran) => ran,
-        Err(_) => timed_out(&jobs, timeout),
+    // A job claimed more often than its attempts allow came back from expired leases: its
+    // runs keep dying (or never record); it is not run again.
+    let (worn, fresh): (Vec<Job>, Vec<Job>) = jobs
+        .iter()
+        .cloned()
+        .partition(|j| j.attempts > policy.max_attempts);
+    let mut ran = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        match tokio::time::timeout(timeout, runner.run(fresh.clone())).await {
+            Ok(ran) => ran,
+            Err(_) => timed_out(&fresh, timeout),
+        }
     };
+    ran.extend(worn.iter().map(|j| {
+        Ran::new(
+            j.id,
+            Outcome::Dead {
+                error: format!(
+                    "claimed {} times without an outcome: its runs keep dying or timing out",
+                    j.attempts
+                ),
+                code: None,
+            },
+        )
+    }));
     let recorded = tokio::time::timeout(
         DB_DEADLINE,
         claim::record(&outbox.db, &jobs, ran, &policy, settings.retry_base),

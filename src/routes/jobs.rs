@@ -138,12 +138,18 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(LimitError::new("limit", "must be between 1 and 500").into());
     }
-    let account = match q.account.as_deref() {
-        Some(_) => Some(accounts.resolve(&caller, q.account.as_deref()).await?),
-        None => None,
+    // A key scoped to some accounts sees their jobs only.
+    let visible = match q.account.as_deref() {
+        Some(_) => vec![accounts.resolve(&caller, q.account.as_deref()).await?.id],
+        None => accounts
+            .all()
+            .into_iter()
+            .filter(|a| caller.may_use(a.appid.as_str()))
+            .map(|a| a.id)
+            .collect(),
     };
     let filter = Filter {
-        accounts: account.map(|a| vec![a.id]),
+        accounts: Some(visible),
         state: one_of("state", q.state, &state::ALL)?,
         kind: one_of("kind", q.kind, &[kind::TAG, kind::KEFU, kind::WEBHOOK])?,
         webhook: None,

@@ -221,7 +221,7 @@ impl WebhookRunner {
                 tracing::warn!(
                     webhook = webhook.id,
                     appid,
-                    url = %webhook.url,
+                    host = %reqwest::Url::parse(&webhook.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default(),
                     reason = %store::disabled_reason(since),
                     "webhook disabled: its deliveries keep failing"
                 );

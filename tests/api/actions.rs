@@ -414,3 +414,35 @@ async fn bad_actions_are_refused_with_the_field_and_legacy_codes_take_actions() 
     assert!(log[0].action_tags);
     assert!(log[0].actions.as_deref().unwrap().contains("legacy"));
 }
+
+#[tokio::test]
+async fn a_kefu_welcome_whose_answer_is_lost_is_not_sent_again() {
+    let app = app().await;
+    let code = code(
+        &app,
+        json!({"kind": "temporary", "actions": {"welcome": {"via": "kefu", "type": "text", "content": "once"}}}),
+    )
+    .await;
+    // WeChat takes longer than our timeout (2 s in the tests): it may have sent it.
+    app.fake.delay_next(
+        qrscene_fake_wechat::Endpoint::CustomSend,
+        Duration::from_secs(3),
+        1,
+    );
+    Push::plain(&push_subscribe("oSlow", &code, now()))
+        .send(&app)
+        .await;
+    let dropped = wait_jobs(&app, "kind=kefu&state=dropped", 1, Duration::from_secs(15)).await;
+    assert_eq!(dropped[0]["attempts"], 1, "{}", dropped[0]);
+    assert!(
+        dropped[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("may have been sent"),
+        "{}",
+        dropped[0]
+    );
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    assert!(app.fake.kefu_messages(&app.fake.appid()).len() <= 1);
+    assert_eq!(jobs(&app, "kind=kefu").await.len(), 1);
+}
