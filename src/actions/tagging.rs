@@ -236,16 +236,15 @@ impl Tagging {
                         tracing::warn!(error.message = %e, "a deleted tag could not be forgotten");
                     }
                 }
+                let tagged: Vec<(&str, Option<i64>)> = outcomes
+                    .iter()
+                    .filter(|(_, p)| matches!(p, Pair::Tagged))
+                    .map(|(o, _)| (o.as_str(), followers.get(o).copied()))
+                    .collect();
+                if let Err(e) = self.mirror_taggings(account_id, tag_id, &tagged).await {
+                    tracing::warn!(error.message = %e, "taggings could not be mirrored");
+                }
                 for (openid, pair) in outcomes {
-                    if matches!(pair, Pair::Tagged) {
-                        let job_id = followers.get(&openid).copied();
-                        if let Err(e) = self
-                            .mirror_tagging(account_id, &openid, tag_id, job_id)
-                            .await
-                        {
-                            tracing::warn!(error.message = %e, "a tagging could not be mirrored");
-                        }
-                    }
                     pairs.insert((openid, name.clone()), pair);
                 }
             }
@@ -473,25 +472,36 @@ impl Tagging {
         Ok(rows.into_iter().map(|r| (r.openid, r.tag_id)).collect())
     }
 
-    async fn mirror_tagging(
+    /// Records the followers `tagged` with `tag_id` (each with the job that asked), in one
+    /// statement.
+    async fn mirror_taggings(
         &self,
         account_id: i64,
-        openid: &str,
         tag_id: i64,
-        job_id: Option<i64>,
+        tagged: &[(&str, Option<i64>)],
     ) -> Result<(), DbErr> {
+        if tagged.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut values: Vec<Value> = vec![account_id.into(), tag_id.into(), now.into()];
+        let rows: Vec<String> = tagged
+            .iter()
+            .map(|(openid, job)| {
+                values.push((*openid).into());
+                values.push((*job).into());
+                format!("($1, ${}, $2, ${}, $3)", values.len() - 1, values.len())
+            })
+            .collect();
         self.db
             .execute_raw(Statement::from_sql_and_values(
                 self.db.get_database_backend(),
-                "INSERT INTO follower_tag (account_id, openid, tag_id, job_id, tagged_ms) \
-                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, openid, tag_id) DO NOTHING",
-                [
-                    account_id.into(),
-                    openid.into(),
-                    tag_id.into(),
-                    job_id.into(),
-                    now_ms().into(),
-                ],
+                format!(
+                    "INSERT INTO follower_tag (account_id, openid, tag_id, job_id, tagged_ms) \
+                    VALUES {} ON CONFLICT (account_id, openid, tag_id) DO NOTHING",
+                    rows.join(", ")
+                ),
+                values,
             ))
             .await?;
         Ok(())

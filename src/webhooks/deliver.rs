@@ -115,6 +115,27 @@ impl WebhookRunner {
             );
         };
         let appid = account.appid.as_str().to_owned();
+        if body::seed_type(job.payload.as_deref()).as_deref() == Some(body::BINDING_BOUND) {
+            match self.earlier_binding_bound(job, webhook_id).await {
+                Ok(Some(first)) => {
+                    return (
+                        Outcome::Dropped {
+                            reason: format!(
+                                "delivery {first} already tells this webhook of this binding"
+                            ),
+                        },
+                        None,
+                    );
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return (
+                        retry(format!("earlier deliveries could not be read: {e}")),
+                        None,
+                    );
+                }
+            }
+        }
         let (body, built) = match self.body(job, &appid).await {
             Ok(found) => found,
             Err(BodyError::Gone(error)) => return (dead(error), None),
@@ -124,6 +145,37 @@ impl WebhookRunner {
         let keep = built.then_some(body);
         self.record_health(&webhook, &appid, &outcome).await;
         (outcome, keep)
+    }
+
+    /// An earlier `binding.bound` delivery of the same binding to the same webhook: two
+    /// early scans of a binding code stored by concurrent batches each write one, and only
+    /// the first is sent.
+    async fn earlier_binding_bound(
+        &self,
+        job: &Job,
+        webhook_id: i64,
+    ) -> Result<Option<i64>, sea_orm::DbErr> {
+        use sea_orm::{FromQueryResult, Statement};
+        #[derive(FromQueryResult)]
+        struct Earlier {
+            id: i64,
+        }
+        let Some(event_id) = job.event_id else {
+            return Ok(None);
+        };
+        let db = self.db();
+        let earlier = Earlier::find_by_statement(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT j.id FROM outbox_job j JOIN wechat_event e ON e.id = j.event_id \
+            WHERE j.kind = 'webhook' AND j.subject_id = $1 AND j.id < $2 \
+            AND (j.payload LIKE '{\"type\":\"binding.bound\"%' OR j.payload LIKE '%\"type\":\"binding.bound\"}') \
+            AND e.generation_id = (SELECT generation_id FROM wechat_event WHERE id = $3) \
+            ORDER BY j.id LIMIT 1",
+            [webhook_id.into(), job.id.into(), event_id.into()],
+        ))
+        .one(db)
+        .await?;
+        Ok(earlier.map(|e| e.id))
     }
 
     /// The body to send, and whether it was built now (else it was stored).

@@ -769,6 +769,29 @@ async fn the_first_valid_scan_of_a_binding_code_delivers_binding_bound() {
     assert_eq!(data["binding"]["openid"], json!("oBinder"), "{body}");
     assert_eq!(data["event"]["openid"], json!("oBinder"), "{body}");
     assert_eq!(data["code"]["id"], code["id"], "{body}");
+
+    // Two early scans stored by concurrent batches each write a binding.bound job (neither
+    // sees the other's row): only the first is sent, the other is dropped.
+    let late = app
+        .events()
+        .await
+        .into_iter()
+        .find(|e| e.openid == "oLate")
+        .expect("the second scan")
+        .id;
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO outbox_job (account_id, kind, state, event_id, subject_id, openid, payload, \
+             attempts, run_after_ms, created_ms, updated_ms) VALUES (1, 'webhook', 'pending', {late}, \
+             {id}, 'oLate', '{{\"type\":\"binding.bound\"}}', 0, 0, 0, 0)"
+        ))
+        .await
+        .unwrap();
+    let log = app.settled(id, 2).await;
+    assert_eq!(log.len(), 2, "{log:#?}");
+    let second = log.iter().find(|d| d["event_id"] == json!(late)).unwrap();
+    assert_eq!(second["state"], json!("dropped"), "{log:#?}");
+    assert_eq!(receiver.got().len(), 1, "sent once");
 }
 
 #[tokio::test]
