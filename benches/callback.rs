@@ -353,7 +353,18 @@ async fn baseline_phase(old: &Path, args: &Args, dir: &Path) -> anyhow::Result<P
     ];
     server::run(old, &["migrate"], &env, &log)?;
     let db = Database::connect(&scratch.url).await?;
-    seed_codes(&db, None).await?;
+    // A build before accounts has no `account_id`; one with them gives account 1 to the
+    // sandbox's account.
+    let has_accounts = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM information_schema.columns \
+             WHERE table_name = 'qr_generation' AND column_name = 'account_id'",
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "n").unwrap_or(0) > 0)
+        .unwrap_or(false);
+    seed_codes(&db, has_accounts.then_some("a.id = 1")).await?;
     db.execute_unprepared("ANALYZE").await?;
     let server = Server::start(old, &env, &log).await?;
     let target = ("/wechat/callback", 5_000_000);
