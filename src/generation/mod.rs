@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod legacy;
+pub mod quota;
 pub mod request;
 pub mod scene_key;
 pub mod service;

@@ -124,6 +124,9 @@ impl Generations {
             if made >= MAX_PERMANENT_CODES {
                 return Err(GenerationError::PermanentCapReached(MAX_PERMANENT_CODES));
             }
+            // This attempt counts against the cap from now on.
+            metrics::gauge!("qrscene_permanent_codes_left", "appid" => account.appid.to_string())
+                .set((MAX_PERMANENT_CODES - made - 1) as f64);
         }
         self.attempt(account, spec, attribution).await
     }

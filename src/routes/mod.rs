@@ -10,6 +10,7 @@ pub mod health;
 pub mod jobs;
 pub mod legacy;
 pub mod qrcodes;
+pub mod quota;
 pub mod sandbox;
 pub mod scans;
 pub mod tags;
@@ -107,6 +108,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .service(accounts::revoke_key)
     .service(tokens::access_token)
     .service(tokens::invalidate)
+    .service(quota::get)
     .service(activities::put_actions)
     .service(activities::get_actions)
     .service(activities::delete_actions)

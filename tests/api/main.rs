@@ -20,6 +20,7 @@ mod listing;
 mod metrics;
 mod openapi;
 mod push;
+mod quota;
 mod scans;
 mod security;
 mod security_http;
