@@ -78,6 +78,8 @@ pub struct Model {
     pub action_tags: bool,
     /// Whether they send a kefu message.
     pub action_kefu: bool,
+    /// When the permanent code was retired (its scene is never made again).
+    pub retired_at: Option<DateTimeUtc>,
     /// When the attempt was made.
     pub created_at: DateTimeUtc,
 }

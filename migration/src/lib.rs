@@ -13,6 +13,7 @@ mod m20261121_000005_stats_rollup;
 mod m20261207_000001_accounts;
 mod m20261207_000002_stats_per_account;
 mod m20261208_000001_outbox_actions;
+mod m20261208_000002_retired_codes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_accounts::Migration),
             Box::new(m20261207_000002_stats_per_account::Migration),
             Box::new(m20261208_000001_outbox_actions::Migration),
+            Box::new(m20261208_000002_retired_codes::Migration),
         ]
     }
 }

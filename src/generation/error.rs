@@ -29,6 +29,21 @@ pub enum GenerationError {
         /// The logged failed generation.
         generation: Option<i64>,
     },
+    /// The permanent scene was retired: WeChat never frees it, so it is not made again.
+    #[error(
+        "permanent scene {scene} was retired at {at}; WeChat never frees a permanent scene: choose another"
+    )]
+    Retired {
+        /// The scene.
+        scene: String,
+        /// When it was retired.
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Only permanent codes that WeChat made can be retired.
+    #[error(
+        "generation {0} is not a permanent code that WeChat made: only those are retired (temporary codes expire)"
+    )]
+    NotRetirable(i64),
     /// The account cannot make codes: its secrets cannot be opened here (no master key),
     /// or it has no AppSecret; the message says which.
     #[error(transparent)]

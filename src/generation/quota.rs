@@ -27,6 +27,8 @@ pub struct Permanent {
     pub used: u64,
     /// What is left.
     pub left: u64,
+    /// Of those used, the ones retired (their scenes are never made again).
+    pub retired: u64,
 }
 
 /// `qrcode/create` calls of WeChat's current day.
@@ -77,6 +79,12 @@ pub async fn read(db: &DatabaseConnection, account_id: i64, appid: &str) -> Resu
         .filter(Column::Status.ne(GenerationStatus::Failed))
         .count(db)
         .await?;
+    let retired = Entity::find()
+        .filter(Column::AccountId.eq(account_id))
+        .filter(Column::Kind.eq(CodeKind::Permanent))
+        .filter(Column::RetiredAt.is_not_null())
+        .count(db)
+        .await?;
     let (day, midnight) = wechat_midnight(now);
     let today = Entity::find()
         .filter(Column::AccountId.eq(account_id))
@@ -113,6 +121,7 @@ pub async fn read(db: &DatabaseConnection, account_id: i64, appid: &str) -> Resu
             limit: MAX_PERMANENT_CODES,
             used,
             left,
+            retired,
         },
         calls_today: CallsToday {
             day,

@@ -112,6 +112,12 @@ impl Generations {
         };
         if spec.kind() == QrKind::Permanent {
             if let Some(existing) = self.find_permanent(account.id, &spec).await? {
+                if let Some(at) = existing.retired_at {
+                    return Err(GenerationError::Retired {
+                        scene: existing.scene,
+                        at,
+                    });
+                }
                 return Ok(Created::Existing(existing));
             }
             // Pending codes may exist at WeChat already: they count against the cap.
@@ -215,6 +221,32 @@ impl Generations {
             .ok_or(GenerationError::NotFound(id))
     }
 
+    /// Retires the permanent code `id` of account `account_id` (once; later calls change
+    /// nothing) and answers it.
+    ///
+    /// # Errors
+    /// Not found (or another account's), not a permanent code that WeChat made, or the
+    /// database failed.
+    pub async fn retire(
+        &self,
+        account_id: i64,
+        id: i64,
+    ) -> Result<qr_generation::Model, GenerationError> {
+        let code = self.get(id).await?;
+        if code.account_id != account_id {
+            return Err(GenerationError::NotFound(id));
+        }
+        if code.kind != CodeKind::Permanent || code.status != GenerationStatus::Succeeded {
+            return Err(GenerationError::NotRetirable(id));
+        }
+        if code.retired_at.is_some() {
+            return Ok(code);
+        }
+        let mut row: qr_generation::ActiveModel = code.into();
+        row.retired_at = Set(Some(Utc::now()));
+        Ok(row.update(&self.db).await?)
+    }
+
     /// A page of the generations of account `account_id`, newest first, and the cursor of
     /// the next page.
     ///
@@ -301,6 +333,7 @@ fn pending_row(
         action_tags: Set(actions.as_ref().is_some_and(|a| a.tags)),
         action_kefu: Set(actions.as_ref().is_some_and(|a| a.kefu)),
         actions: Set(actions.map(|a| a.json)),
+        retired_at: Set(None),
         created_at: Set(Utc::now()),
     }
 }

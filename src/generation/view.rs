@@ -48,6 +48,9 @@ pub struct GenerationView {
     /// The code's own actions, as given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<crate::actions::spec::Actions>,
+    /// When the permanent code was retired (its scene is never made again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<DateTime<Utc>>,
     /// WeChat's errcode of a failed attempt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errcode: Option<i64>,
@@ -151,6 +154,7 @@ impl GenerationView {
                 .actions
                 .as_deref()
                 .and_then(|a| serde_json::from_str(a).ok()),
+            retired_at: m.retired_at,
             errcode: m.errcode,
             errmsg: m.errmsg,
             created_at: m.created_at,

@@ -88,6 +88,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .service(qrcodes::create)
             .service(qrcodes::list)
             .service(qrcodes::get)
+            .service(qrcodes::retire)
             .service(qrcodes::image)
             .service(attribution::code_events)
             .service(scans::wait),

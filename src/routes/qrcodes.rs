@@ -24,6 +24,9 @@ impl From<GenerationError> for ApiError {
                 Self::NotFound(e.to_string())
             }
             GenerationError::PermanentCapReached(cap) => Self::PermanentCapReached(cap),
+            e @ (GenerationError::Retired { .. } | GenerationError::NotRetirable(_)) => {
+                Self::Conflict(e.to_string())
+            }
             GenerationError::WeChat { source, generation } => Self::WeChat { source, generation },
             GenerationError::AccountUnavailable(e @ crate::accounts::NoWeChat::Problem(_)) => {
                 Self::Unavailable(e.to_string())
@@ -106,6 +109,37 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let model = visible(&caller, &accounts, &generations, id.into_inner(), &query).await?;
     Ok(HttpResponse::Ok().json(GenerationView::new(model, &mp.0)))
+}
+
+/// Retires a permanent code: WeChat never frees a permanent scene, so a retired one is
+/// refused when asked for again (409); its scans still count. Once; later calls answer the
+/// same.
+#[utoipa::path(
+    operation_id = "retire_qrcode",
+    tag = "qrcodes",
+    params(("id" = i64, Path, description = "Generation id"), AccountQuery),
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The code, retired", body = GenerationView),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such generation (or one of an account the key may not use)", body = ErrorBody),
+        (status = 409, description = "`conflict`: not a permanent code that WeChat made", body = ErrorBody),
+    )
+)]
+#[post("/{id}/retire")]
+#[tracing::instrument(skip_all)]
+pub async fn retire(
+    caller: Caller,
+    accounts: web::Data<Accounts>,
+    generations: web::Data<Generations>,
+    mp: web::Data<MpBase>,
+    id: web::Path<i64>,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let model = visible(&caller, &accounts, &generations, id.into_inner(), &query).await?;
+    let retired = generations.retire(model.account_id, model.id).await?;
+    tracing::info!(generation = retired.id, scene = %retired.scene, "permanent code retired");
+    Ok(HttpResponse::Ok().json(GenerationView::new(retired, &mp.0)))
 }
 
 /// Query of the listing.

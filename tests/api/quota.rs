@@ -10,6 +10,7 @@ use crate::helpers::spawn_app;
 async fn the_ledger_counts_permanent_codes_calls_today_and_the_last_quota_refusal() {
     let app = spawn_app().await;
     let appid = app.fake.appid();
+    let mut made = Vec::new();
     for body in [
         json!({"kind": "permanent", "scene_id": 1}),
         json!({"kind": "permanent", "scene_str": "counter-7"}),
@@ -17,7 +18,33 @@ async fn the_ledger_counts_permanent_codes_calls_today_and_the_last_quota_refusa
     ] {
         let (status, answer) = app.create(body).await;
         assert_eq!(status, 201, "{answer}");
+        made.push(answer["id"].as_i64().unwrap());
     }
+    // Retiring: once, permanent codes only; a retired scene is not made again.
+    for _ in 0..2 {
+        let response = app
+            .post(&format!("/api/v1/qrcodes/{}/retire", made[0]), &json!({}))
+            .await;
+        assert_eq!(response.status(), 200);
+        let retired: Value = response.json().await.unwrap();
+        assert!(retired["retired_at"].is_string(), "{retired}");
+    }
+    let response = app
+        .post(&format!("/api/v1/qrcodes/{}/retire", made[2]), &json!({}))
+        .await;
+    assert_eq!(response.status(), 409, "a temporary code is not retired");
+    let (status, answer) = app
+        .create(json!({"kind": "permanent", "scene_id": 1}))
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("retired"),
+        "{answer}"
+    );
+    let (status, _) = app
+        .create(json!({"kind": "permanent", "scene_str": "counter-7"}))
+        .await;
+    assert_eq!(status, 200, "the other permanent code is still handed back");
     app.fake.fail_next(Endpoint::QrCode, 45009, 1);
     let (status, answer) = app.create(json!({"kind": "temporary"})).await;
     assert_eq!(status, 429, "{answer}");
@@ -27,7 +54,7 @@ async fn the_ledger_counts_permanent_codes_calls_today_and_the_last_quota_refusa
     assert_eq!(ledger["account"], appid);
     assert_eq!(
         ledger["permanent"],
-        json!({"limit": 100000, "used": 2, "left": 99998})
+        json!({"limit": 100000, "used": 2, "left": 99998, "retired": 1})
     );
     assert_eq!(ledger["calls_today"]["qrcode_create"], 4, "{ledger}");
     assert!(ledger["last_quota_error_at"].is_string(), "{ledger}");

@@ -138,6 +138,7 @@ impl Seeder {
                     actions_on: NotSet,
                     action_tags: NotSet,
                     action_kefu: NotSet,
+                    retired_at: NotSet,
                     created_at: Set(base() - Duration::days(1)),
                 };
                 let id = entity::qr_generation::Entity::insert(row)
