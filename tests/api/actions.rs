@@ -446,3 +446,70 @@ async fn a_kefu_welcome_whose_answer_is_lost_is_not_sent_again() {
     assert!(app.fake.kefu_messages(&app.fake.appid()).len() <= 1);
     assert_eq!(jobs(&app, "kind=kefu").await.len(), 1);
 }
+
+fn quick_sealed(settings: &mut qrscene::config::Settings) {
+    quick(settings);
+    settings.master_key = Some(crate::accounts::MASTER_KEY.into());
+}
+
+#[tokio::test]
+async fn an_admin_key_scoped_to_one_account_sees_and_retries_only_its_jobs() {
+    let app = spawn_with(Options {
+        tweak: quick_sealed,
+        ..Options::default()
+    })
+    .await;
+    let a = app.fake.appid();
+    let b = crate::helpers::new_appid();
+    app.add_account(&b).await;
+    for (account, path, token) in [
+        (
+            &a,
+            "/wechat/callback".to_owned(),
+            crate::helpers::CALLBACK_TOKEN,
+        ),
+        (
+            &b,
+            format!("/wechat/callback/{b}"),
+            crate::accounts::B_TOKEN,
+        ),
+    ] {
+        let code = code(
+            &app,
+            json!({"kind": "temporary", "account": account, "actions": {"tags": ["scoped"]}}),
+        )
+        .await;
+        let xml = push_subscribe(&format!("oScoped{account}"), &code, now());
+        let (status, body) = Push::plain_signed(&xml, token, now())
+            .send_to(&app, &path)
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let all = wait_jobs(&app, "kind=tag&state=done", 2, Duration::from_secs(10)).await;
+    assert_eq!(all.len(), 2);
+    let ops_a = app
+        .add_key(json!({"name": "ops-a", "role": "admin", "accounts": [a]}))
+        .await;
+    let (status, page) = app
+        .send(reqwest::Method::GET, "/api/v1/jobs", &ops_a, None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let seen = page["items"].as_array().unwrap();
+    assert_eq!(seen.len(), 1, "{page}");
+    assert_eq!(seen[0]["openid"], json!(format!("oScoped{a}")));
+    let of_b = all
+        .iter()
+        .find(|j| j["openid"] == json!(format!("oScoped{b}")))
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, _) = app
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/jobs/{of_b}/retry"),
+            &ops_a,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "another account's job is not found");
+}
