@@ -336,6 +336,19 @@ async fn seed_codes(db: &DatabaseConnection, account: Option<&str>) -> anyhow::R
     Ok(())
 }
 
+/// Whether the migrated schema has accounts (`qr_generation.account_id`).
+async fn has_accounts(db: &DatabaseConnection) -> anyhow::Result<bool> {
+    Ok(db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM information_schema.columns \
+             WHERE table_name = 'qr_generation' AND column_name = 'account_id'",
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "n").unwrap_or(0) > 0)
+        .unwrap_or(false))
+}
+
 /// The plaintext phase on an older build (`--baseline`), on a scratch database of its own
 /// migrated by that build.
 async fn baseline_phase(old: &Path, args: &Args, dir: &Path) -> anyhow::Result<Phase> {
@@ -355,15 +368,7 @@ async fn baseline_phase(old: &Path, args: &Args, dir: &Path) -> anyhow::Result<P
     let db = Database::connect(&scratch.url).await?;
     // A build before accounts has no `account_id`; one with them gives account 1 to the
     // sandbox's account.
-    let has_accounts = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM information_schema.columns \
-             WHERE table_name = 'qr_generation' AND column_name = 'account_id'",
-        ))
-        .await?
-        .map(|r| r.try_get::<i64>("", "n").unwrap_or(0) > 0)
-        .unwrap_or(false);
+    let has_accounts = has_accounts(&db).await?;
     seed_codes(&db, has_accounts.then_some("a.id = 1")).await?;
     db.execute_unprepared("ANALYZE").await?;
     let server = Server::start(old, &env, &log).await?;
@@ -605,15 +610,7 @@ async fn main() -> anyhow::Result<()> {
     }
     server::run(&args.server, &["migrate"], &env, &log)?;
     let db = Database::connect(&scratch.url).await?;
-    let has_accounts = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM information_schema.columns \
-             WHERE table_name = 'qr_generation' AND column_name = 'account_id'",
-        ))
-        .await?
-        .map(|r| r.try_get::<i64>("", "n").unwrap_or(0) > 0)
-        .unwrap_or(false);
+    let has_accounts = has_accounts(&db).await?;
     anyhow::ensure!(
         has_accounts || !accounts,
         "the accounts phase needs a build with accounts"

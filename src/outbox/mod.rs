@@ -161,6 +161,11 @@ pub trait Runner: Send + Sync + 'static {
     fn run(&self, jobs: Vec<Job>) -> BoxFuture<'_, Vec<Ran>>;
 }
 
+/// Epoch milliseconds as a time (the API shows the outbox's times this way).
+pub fn at(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -11,7 +11,7 @@ use crate::accounts::access::require_admin;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::outbox::store::{self, Filter, JobView};
-use crate::outbox::{kind, state};
+use crate::outbox::{at, kind, state};
 use crate::state::Db;
 use crate::wechat::qrcode::LimitError;
 
@@ -60,10 +60,6 @@ pub struct JobItem {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// When it finished (done, dead, dropped).
     pub finished_at: Option<DateTime<Utc>>,
-}
-
-fn at(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 impl From<JobView> for JobItem {

@@ -14,7 +14,7 @@ use crate::accounts::seal::{Field, SealError};
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
 use crate::outbox::store::{self as jobs, Filter, JobView, NewJob};
-use crate::outbox::{Outbox, kind, now_ms, state};
+use crate::outbox::{Outbox, at, kind, now_ms, state};
 use crate::paging::PageRequest;
 use crate::webhooks::store::{self, Change, NewWebhook, WebhookRow};
 use crate::webhooks::{self as hooks, body, deliver, sign};
@@ -83,10 +83,6 @@ pub struct WebhookView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     pub secret: Option<String>,
-}
-
-fn at(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 impl WebhookView {
